@@ -1,0 +1,92 @@
+"""Split a chapter into one notebook per framework (nbformat v4), ready to execute.
+
+Each framework notebook holds, in source order, the shared cells and the cells tagged for that
+framework. Framework tags are dropped (the notebook belongs to one framework); other tags stay.
+Every cell records its index in the chapter under ``metadata.tabbook.cell`` so the book can merge
+the four executed notebooks back into one page. Conversion is deterministic: the same chapter
+gives byte-identical notebooks (cell ids are derived from the chapter cell index).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import nbformat
+
+from .files import atomic_write_text
+from .frameworks import ROOT, get
+from .source import Chapter
+
+NBFORMAT_MINOR = 5
+
+
+def to_notebook(chapter: Chapter, framework: str) -> nbformat.NotebookNode:
+    """The unexecuted notebook of ``chapter`` for ``framework`` (a name from FRAMEWORKS).
+
+    Raises:
+        KeyError: for an unknown framework; ValueError if the chapter omits ``framework``.
+    """
+    fw = get(framework)
+    if framework in chapter.omitted:
+        raise ValueError(f"{chapter.name} omits {framework}: {chapter.omitted[framework]}")
+    cells = []
+    for index, cell in enumerate(chapter.cells):
+        if framework not in cell.frameworks:
+            continue
+        metadata = {"tabbook": {"cell": index, "line": cell.line}}
+        if cell.tags:
+            metadata["tags"] = list(cell.tags)
+        if cell.kind == "code":
+            new = nbformat.v4.new_code_cell(cell.source, metadata=metadata)
+        else:
+            new = nbformat.v4.new_markdown_cell(cell.source, metadata=metadata)
+        new["id"] = f"{chapter.name[:50]}-{index:03d}"
+        cells.append(new)
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    notebook.nbformat_minor = NBFORMAT_MINOR
+    notebook.metadata = {
+        "kernelspec": {"name": fw.kernel_name, "display_name": fw.display_name, "language": "python"},
+        "language_info": {"name": "python"},
+        "tabbook": {
+            "chapter": chapter.name,
+            "title": chapter.title,
+            "framework": framework,
+            "source": _relative(chapter.path),
+        },
+    }
+    return notebook
+
+
+def code_fingerprint(notebook: nbformat.NotebookNode) -> str:
+    """A sha256 of what the notebook runs and shows before execution: cells and their tags.
+
+    Outputs, execution counts and execution metadata are left out, so an executed notebook and a
+    fresh conversion of an unchanged source have the same fingerprint.
+    """
+    cells = [
+        {"type": cell.cell_type, "source": cell.source, "tags": cell.metadata.get("tags", []),
+         "cell": cell.metadata.get("tabbook", {}).get("cell")}
+        for cell in notebook.cells
+    ]
+    kernel = notebook.metadata.get("kernelspec", {}).get("name")
+    payload = json.dumps({"kernel": kernel, "cells": cells}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def notebook_path(chapter_name: str, framework: str) -> Path:
+    """Where the notebook of ``chapter_name`` for ``framework`` lives: tabs/<framework>/<name>.ipynb."""
+    return get(framework).tab_dir / f"{chapter_name}.ipynb"
+
+
+def write_notebook(notebook: nbformat.NotebookNode, path: Path) -> None:
+    """Validate ``notebook`` against the nbformat schema and write it atomically to ``path``."""
+    nbformat.validate(notebook)
+    atomic_write_text(path, nbformat.writes(notebook) + "\n")
+
+
+def _relative(path: Path) -> str:
+    try:
+        return path.resolve().relative_to(ROOT).as_posix()
+    except ValueError:
+        return path.as_posix()

@@ -1,0 +1,146 @@
+"""Execute framework notebooks with nbclient, cached by content, written atomically.
+
+A notebook is executed in its framework's kernel (``tabbook-<framework>``), with the notebook's
+folder as working directory. Its *execution key* is the sha256 of what determines its outputs:
+the cells (:func:`tabbook.convert.code_fingerprint`), the framework's lock file, and the helper
+modules the notebooks import (``tabbook/data.py``, ``tabbook/record.py``). The key is stored in
+the executed notebook's metadata; a notebook whose key is unchanged is not executed again.
+
+On failure (a cell raises, the kernel dies, a cell runs past its timeout) the previous notebook
+under ``tabs/`` is left as it was and the result says which cell of which source line failed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+from . import convert, envs
+from .errors import BuildError
+from .frameworks import ROOT, get
+from .record import recorded
+
+#: Modules whose source is part of every execution key: the notebooks import them.
+NOTEBOOK_HELPERS = (ROOT / "tabbook" / "data.py", ROOT / "tabbook" / "record.py")
+DEFAULT_TIMEOUT = 600  # seconds per cell
+
+
+@dataclasses.dataclass
+class Result:
+    """The outcome of one chapter in one framework.
+
+    ``status`` is "executed", "cached" (unchanged since its last execution), "failed" or
+    "omitted"; ``seconds`` is the wall time of the execution (0 for cached); ``records`` holds
+    the values the notebook recorded (e.g. ``test_accuracy``); ``error`` the report of a failure.
+    """
+
+    chapter: str
+    framework: str
+    status: str
+    seconds: float = 0.0
+    records: dict[str, float] = dataclasses.field(default_factory=dict)
+    error: str = ""
+
+
+def execution_key(notebook: nbformat.NotebookNode, framework: str) -> str:
+    """sha256 (hex) of the cells, the framework's lock and the notebook helper modules."""
+    digest = hashlib.sha256(convert.code_fingerprint(notebook).encode())
+    digest.update(get(framework).requirements.read_bytes())
+    for helper in NOTEBOOK_HELPERS:
+        digest.update(helper.read_bytes())
+    return digest.hexdigest()
+
+
+def stored_key(path: Path) -> str | None:
+    """The execution key stored in the notebook at ``path``, or None if there is none."""
+    if not path.exists():
+        return None
+    try:
+        notebook = nbformat.read(path, as_version=4)
+    except Exception:  # an unreadable notebook is as good as none: execute again
+        return None
+    return notebook.metadata.get("tabbook", {}).get("execution_key")
+
+
+def execute(notebook: nbformat.NotebookNode, path: Path, *, timeout: int = DEFAULT_TIMEOUT,
+            force: bool = False) -> Result:
+    """Execute ``notebook`` (as made by :func:`tabbook.convert.to_notebook`) and write it to ``path``.
+
+    Skips execution when the notebook at ``path`` has the same execution key, unless ``force``.
+    Never raises for a failing notebook: the Result says what failed; ``path`` is then untouched.
+    """
+    meta = notebook.metadata["tabbook"]
+    chapter, framework = meta["chapter"], meta["framework"]
+    key = execution_key(notebook, framework)
+    if not force and stored_key(path) == key:
+        return Result(chapter, framework, "cached", records=recorded(nbformat.read(path, as_version=4)))
+    try:
+        envs.check_env(get(framework))
+    except BuildError as error:
+        return Result(chapter, framework, "failed", error=str(error))
+    client = NotebookClient(notebook, timeout=timeout, kernel_name=get(framework).kernel_name,
+                            resources={"metadata": {"path": str(path.parent)}}, record_timing=False)
+    start = time.perf_counter()
+    try:
+        client.execute()
+    except CellExecutionError:
+        return _failure(notebook, chapter, framework, start, "raised an exception")
+    except CellTimeoutError:
+        return _failure(notebook, chapter, framework, start,
+                        f"ran longer than its timeout of {timeout} s (raise it with --timeout)")
+    except DeadKernelError as error:
+        return _failure(notebook, chapter, framework, start, f"killed the kernel ({error})")
+    seconds = time.perf_counter() - start
+    notebook.metadata["tabbook"]["execution_key"] = key
+    convert.write_notebook(notebook, path)
+    return Result(chapter, framework, "executed", seconds, recorded(notebook))
+
+
+def _failure(notebook, chapter: str, framework: str, start: float, what: str) -> Result:
+    cell_number, cell = _failed_cell(notebook)
+    source = notebook.metadata["tabbook"]["source"]
+    where = "a cell"
+    if cell is not None:
+        line = cell.metadata.get("tabbook", {}).get("line")
+        where = f"cell {cell_number} (source {source}:{line})"
+    report = f"{framework}: {chapter}: {where} {what}"
+    if cell is not None:
+        report += _traceback(cell)
+    return Result(chapter, framework, "failed", time.perf_counter() - start, error=report)
+
+
+def _failed_cell(notebook):
+    """The 1-based number and the cell that failed: the one with an error output, else the last
+    code cell that started executing (a timeout or a dead kernel leaves no error output)."""
+    last_started = (None, None)
+    for number, cell in enumerate(notebook.cells, start=1):
+        if cell.cell_type != "code":
+            continue
+        if any(output.get("output_type") == "error" for output in cell.get("outputs", [])):
+            return number, cell
+        if cell.get("execution_count") is not None or cell.get("outputs"):
+            last_started = (number, cell)
+    if last_started[1] is None:
+        return next(((n, c) for n, c in enumerate(notebook.cells, 1) if c.cell_type == "code"), (None, None))
+    # The cell after the last finished one is the one that was running.
+    number = last_started[0]
+    for later, cell in enumerate(notebook.cells[number:], start=number + 1):
+        if cell.cell_type == "code":
+            return later, cell
+    return last_started
+
+
+def _traceback(cell) -> str:
+    import re
+
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            text = "\n".join(output.get("traceback", []))
+            text = re.sub(r"\x1b\[[0-9;]*m", "", text)  # the kernel colours its tracebacks
+            return "\n" + text
+    return ""
