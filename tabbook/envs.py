@@ -105,7 +105,7 @@ def kernel_spec(framework: Framework) -> dict:
         "argv": [str(env_python(framework)), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": framework.display_name,
         "language": "python",
-        "env": {"PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"},
+        "env": {"PYTHONPATH": str(ROOT)},
         "metadata": {"tabbook": {"lock_sha256": requirements_hash(framework)}},
     }
 

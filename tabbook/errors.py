@@ -23,14 +23,14 @@ class SourceError(BuildError):
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        where = f"{_display(self.path)}:{self.line}" if self.line else f"{_display(self.path)}"
+        where = f"{display_path(self.path)}:{self.line}" if self.line else f"{display_path(self.path)}"
         text = f"{where}: {self.message}"
         if self.hint:
             text += f"\n  hint: {self.hint}"
         return text
 
 
-def _display(path: Path) -> str:
+def display_path(path: Path) -> str:
     """``path`` relative to the working directory when it is below it, else as given."""
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))

@@ -1,0 +1,84 @@
+"""Check that the notebooks under tabs/ are what their sources make, executed.
+
+A notebook is stale when its cells differ from a fresh conversion of its chapter (a cell edited,
+added, removed or retagged without rebuilding), when it was never executed, or when it was
+executed against another lock file or notebook helpers. Notebooks with no chapter behind them,
+and notebooks of a framework their chapter omits, are reported too.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+
+from . import convert, execute
+from .errors import SourceError, display_path
+from .frameworks import NAMES, get
+from .source import find_chapters, read_chapter
+
+
+def problems(chapters_dir: Path) -> list[str]:
+    """Every mismatch between the chapters under ``chapters_dir`` and tabs/, one message each.
+
+    Malformed sources are reported (with ``path:line``) rather than raised.
+    """
+    found: list[str] = []
+    try:
+        paths = find_chapters(chapters_dir)
+    except SourceError as error:
+        return [str(error)]
+    if not paths:
+        found.append(f"{chapters_dir}: no chapter sources (*.md)")
+    expected: set[Path] = set()
+    for path in paths:
+        try:
+            chapter = read_chapter(path)
+        except SourceError as error:
+            found.append(str(error))
+            expected.update(convert.notebook_path(path.stem, name) for name in NAMES)
+            continue
+        for name in NAMES:
+            target = convert.notebook_path(chapter.name, name)
+            expected.add(target)
+            if name in chapter.omitted:
+                if target.exists():
+                    found.append(f"{display_path(target)}: {chapter.name} omits {name} "
+                                 f"({chapter.omitted[name]}); delete this notebook")
+                continue
+            found.extend(_notebook_problems(chapter, name, target))
+    for name in NAMES:
+        for stray in sorted(get(name).tab_dir.glob("*.ipynb")):
+            if stray not in expected:
+                found.append(f"{display_path(stray)}: no chapter source makes this notebook; delete it, "
+                             f"or restore notebooks/{stray.stem}.md")
+    return found
+
+
+def _notebook_problems(chapter, framework: str, target: Path) -> list[str]:
+    rebuild = f"rebuild it with: python build.py execute {chapter.name}"
+    if not target.exists():
+        return [f"{display_path(target)}: missing; {rebuild}"]
+    fresh = convert.to_notebook(chapter, framework)
+    stored = nbformat.read(target, as_version=4)
+    if convert.code_fingerprint(stored) != convert.code_fingerprint(fresh):
+        line = _first_difference(fresh, stored)
+        return [f"{display_path(target)}: does not match {display_path(chapter.path)} (first difference near "
+                f"{display_path(chapter.path)}:{line}); {rebuild}"]
+    unexecuted = [number for number, cell in enumerate(stored.cells, 1)
+                  if cell.cell_type == "code" and cell.get("execution_count") is None]
+    if unexecuted:
+        return [f"{display_path(target)}: code cell {unexecuted[0]} was never executed; {rebuild}"]
+    if stored.metadata.get("tabbook", {}).get("execution_key") != execute.execution_key(fresh, framework):
+        return [f"{display_path(target)}: executed with another {display_path(get(framework).requirements)} "
+                f"or notebook helpers; {rebuild}"]
+    return []
+
+
+def _first_difference(fresh, stored) -> int | str:
+    """The source line of the first cell where the two notebooks differ."""
+    for new, old in zip(fresh.cells, stored.cells):
+        if (new.cell_type, new.source, new.metadata.get("tags")) != (old.cell_type, old.source, old.metadata.get("tags")):
+            return new.metadata["tabbook"]["line"]
+    longer = fresh.cells[len(stored.cells):] or stored.cells[len(fresh.cells):]
+    return longer[0].metadata.get("tabbook", {}).get("line", "?") if longer else "?"
+

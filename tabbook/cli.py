@@ -1,0 +1,202 @@
+"""The command line of build.py: the main job and one subcommand per step."""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import check as check_module
+from . import convert as convert_module
+from . import envs
+from . import execute as execute_module
+from .data import ENV_VAR as MNIST_ENV_VAR
+from .errors import BuildError, SourceError
+from .frameworks import NAMES, NOTEBOOKS, ROOT, get
+from .source import Chapter, find_chapters, read_chapter
+
+CONVERTED = ROOT / "build" / "converted"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run build.py with ``argv``; return the exit code (0 success, 1 failure, 2 usage)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    # Kernels run in tabs/<framework>/: a relative data folder must not change meaning there.
+    if os.environ.get(MNIST_ENV_VAR):
+        os.environ[MNIST_ENV_VAR] = str(Path(os.environ[MNIST_ENV_VAR]).expanduser().resolve())
+    try:
+        return args.func(args)
+    except (SourceError, BuildError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: notebooks under tabs/ are as they were before the step that was running",
+              file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="build.py", description="Build the four-framework book from notebooks/*.md.")
+    parser.set_defaults(func=cmd_all)
+    commands = parser.add_subparsers(title="steps", metavar="STEP")
+
+    def frameworks_arg(sub, what):
+        sub.add_argument("-f", "--framework", action="append", choices=NAMES, dest="frameworks",
+                         help=f"{what} only this framework (repeatable; default: all)")
+
+    def execution_args(sub):
+        sub.add_argument("chapters", nargs="*", metavar="CHAPTER",
+                         help="chapter names (file stems under notebooks/); default: all")
+        frameworks_arg(sub, "execute")
+        sub.add_argument("--force", action="store_true",
+                         help="execute even notebooks whose code, lock and helpers did not change")
+        sub.add_argument("--timeout", type=int, default=execute_module.DEFAULT_TIMEOUT,
+                         help="seconds a cell may run before it fails (default: %(default)s)")
+
+    sub = commands.add_parser("all", help="the main job: env, convert, execute, summary (default)")
+    execution_args(sub)
+    sub.set_defaults(func=cmd_all)
+    parser.set_defaults(chapters=[], frameworks=None, force=False, timeout=execute_module.DEFAULT_TIMEOUT)
+
+    sub = commands.add_parser("env", help="create missing framework environments and kernels")
+    sub.add_argument("names", nargs="*", metavar="FRAMEWORK", help=f"one of {', '.join(NAMES)}; default: all")
+    sub.add_argument("--force", action="store_true", help="rebuild the environments from scratch")
+    sub.set_defaults(func=cmd_env)
+
+    sub = commands.add_parser("convert", help=f"write unexecuted notebooks to {CONVERTED.relative_to(ROOT)}/")
+    sub.add_argument("chapters", nargs="*", metavar="CHAPTER")
+    sub.set_defaults(func=cmd_convert)
+
+    sub = commands.add_parser("execute", help="execute changed notebooks into tabs/<framework>/")
+    execution_args(sub)
+    sub.set_defaults(func=cmd_execute)
+
+    sub = commands.add_parser("check", help="fail if tabs/ does not match notebooks/")
+    sub.set_defaults(func=cmd_check)
+
+    sub = commands.add_parser("test", help="ensure environments, then run pytest (unit tests and nbval)")
+    sub.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments")
+    sub.set_defaults(func=cmd_test)
+
+    sub = commands.add_parser("lock", help="re-resolve tabs/<framework>/requirements.in into requirements.txt")
+    sub.add_argument("names", nargs="+", choices=NAMES, metavar="FRAMEWORK")
+    sub.set_defaults(func=cmd_lock)
+    return parser
+
+
+def cmd_all(args) -> int:
+    """The main job: environments, conversion, execution, summary."""
+    cmd_env(argparse.Namespace(names=args.frameworks or [], force=False))
+    cmd_convert(argparse.Namespace(chapters=args.chapters))
+    return cmd_execute(args)
+
+
+def cmd_env(args) -> int:
+    names = args.names or list(NAMES)
+    for name in names:
+        if name not in NAMES:
+            raise BuildError(f"unknown framework {name!r}; choose from {', '.join(NAMES)}")
+        framework = get(name)
+        if args.force:
+            envs.remove_env(framework)
+        start = time.perf_counter()
+        built = envs.ensure_env(framework, log=_log)
+        if envs.ensure_kernel(framework):
+            _log(f"{name}: registered kernel {framework.kernel_name} in {sys.prefix}")
+        state = f"built in {time.perf_counter() - start:.0f} s" if built else "up to date"
+        _log(f"{name}: environment {state} ({envs.env_dir(framework)})")
+    return 0
+
+
+def cmd_convert(args) -> int:
+    for chapter in _chapters(args.chapters):
+        for name in chapter.frameworks:
+            target = CONVERTED / name / f"{chapter.name}.ipynb"
+            convert_module.write_notebook(convert_module.to_notebook(chapter, name), target)
+        _log(f"{chapter.name}: converted for {', '.join(chapter.frameworks)}"
+             + (f" (omits {', '.join(chapter.omitted)})" if chapter.omitted else ""))
+    return 0
+
+
+def cmd_execute(args) -> int:
+    chapters = _chapters(args.chapters)
+    jobs = [(chapter, name) for chapter in chapters for name in chapter.frameworks
+            if not args.frameworks or name in args.frameworks]
+    results = []
+    for number, (chapter, name) in enumerate(jobs, 1):
+        _log(f"[{number}/{len(jobs)}] {name}: {chapter.name} ...")
+        notebook = convert_module.to_notebook(chapter, name)
+        result = execute_module.execute(notebook, convert_module.notebook_path(chapter.name, name),
+                                        timeout=args.timeout, force=args.force)
+        _log(f"[{number}/{len(jobs)}] {name}: {chapter.name} {result.status}"
+             + (f" in {result.seconds:.0f} s" if result.status == "executed" else ""))
+        if result.error:
+            print(result.error, file=sys.stderr)
+        results.append(result)
+    for chapter in chapters:
+        for name, reason in chapter.omitted.items():
+            results.append(execute_module.Result(chapter.name, name, "omitted", error=reason))
+    print(summary_table(results))
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        print(f"{len(failed)} notebook(s) failed; their previous versions under tabs/ are kept",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_check(args) -> int:
+    found = check_module.problems(NOTEBOOKS)
+    for problem in found:
+        print(problem, file=sys.stderr)
+    if found:
+        print(f"check failed: {len(found)} problem(s)", file=sys.stderr)
+        return 1
+    print("check passed: every notebook under tabs/ is its source, executed")
+    return 0
+
+
+def cmd_test(args) -> int:
+    cmd_env(argparse.Namespace(names=[], force=False))
+    command = [sys.executable, "-m", "pytest", *args.pytest_args]
+    _log(" ".join(command))
+    return subprocess.call(command, cwd=ROOT, env=os.environ.copy())
+
+
+def cmd_lock(args) -> int:
+    for name in args.names:
+        envs.lock(get(name), log=_log)
+    return 0
+
+
+def summary_table(results: list[execute_module.Result]) -> str:
+    """A Markdown table, one row per chapter and framework: status, seconds, test accuracy."""
+    rows = ["| chapter | framework | status | seconds | test accuracy |",
+            "| --- | --- | --- | ---: | ---: |"]
+    order = {name: index for index, name in enumerate(NAMES)}
+    for result in sorted(results, key=lambda r: (r.chapter, order[r.framework])):
+        accuracy = result.records.get("test_accuracy")
+        seconds = f"{result.seconds:.1f}" if result.status in ("executed", "failed") else "-"
+        status = result.status if result.status != "omitted" else f"omitted: {result.error}"
+        rows.append(f"| {result.chapter} | {get(result.framework).title} | {status} | {seconds} | "
+                    f"{'-' if accuracy is None else f'{accuracy:.4f}'} |")
+    return "\n".join(rows)
+
+
+def _chapters(names: list[str]) -> list[Chapter]:
+    paths = find_chapters(NOTEBOOKS)
+    if names:
+        known = {path.stem: path for path in paths}
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise BuildError(f"no chapter named {', '.join(unknown)}; chapters: {', '.join(known)}")
+        paths = [known[name] for name in names]
+    return [read_chapter(path) for path in paths]
+
+
+def _log(message: str) -> None:
+    print(message, flush=True)
