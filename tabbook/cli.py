@@ -23,7 +23,11 @@ CONVERTED = ROOT / "build" / "converted"
 def main(argv: list[str] | None = None) -> int:
     """Run build.py with ``argv``; return the exit code (0 success, 1 failure, 2 usage)."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.func is not cmd_test:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.func is cmd_test:
+        args.pytest_args = [*args.pytest_args, *extra]
     # Kernels run in tabs/<framework>/: a relative data folder must not change meaning there.
     if os.environ.get(MNIST_ENV_VAR):
         os.environ[MNIST_ENV_VAR] = str(Path(os.environ[MNIST_ENV_VAR]).expanduser().resolve())
@@ -79,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.set_defaults(func=cmd_check)
 
     sub = commands.add_parser("test", help="ensure environments, then run pytest (unit tests and nbval)")
-    sub.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments")
+    sub.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --, or any option pytest knows)")
     sub.set_defaults(func=cmd_test)
 
     sub = commands.add_parser("lock", help="re-resolve tabs/<framework>/requirements.in into requirements.txt")

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import os
 import tempfile
-import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -51,7 +51,8 @@ class MNISTError(RuntimeError):
     """The MNIST files are missing, cannot be downloaded, or fail their checksum."""
 
 
-def load_mnist(data_dir: str | os.PathLike | None = None, *, download: bool = True):
+def load_mnist(data_dir: str | os.PathLike | None = None, *, download: bool = True,
+               mirrors: tuple[str, ...] = MIRRORS):
     """Load MNIST as numpy arrays.
 
     Args:
@@ -59,6 +60,7 @@ def load_mnist(data_dir: str | os.PathLike | None = None, *, download: bool = Tr
             that is unset, ``~/.cache/tabbook/mnist``.
         download: fetch missing files from :data:`MIRRORS` into that folder; with False, a
             missing file raises at once.
+        mirrors: base URLs to download from, tried in order (default :data:`MIRRORS`).
 
     Returns:
         ``(x_train, y_train), (x_test, y_test)``: images uint8 of shape (60000, 28, 28) and
@@ -76,7 +78,7 @@ def load_mnist(data_dir: str | os.PathLike | None = None, *, download: bool = Tr
         if path is None:
             if not download:
                 raise MNISTError(_missing_message(folder, name, "downloading is switched off"))
-            path = fetch(folder, name)
+            path = fetch(folder, name, mirrors)
         arrays[name] = parse_idx(read_verified(path, sha256))
     return ((arrays["train-images-idx3-ubyte"], arrays["train-labels-idx1-ubyte"]),
             (arrays["t10k-images-idx3-ubyte"], arrays["t10k-labels-idx1-ubyte"]))
@@ -160,7 +162,7 @@ def fetch(folder: Path, name: str, mirrors=MIRRORS, timeout: float = 30.0) -> Pa
             read_verified(Path(temporary), FILES[name], gzipped=True)
             os.replace(temporary, target)
             return target
-        except (OSError, urllib.error.URLError, MNISTError) as error:
+        except (OSError, http.client.HTTPException, MNISTError) as error:
             failures.append(f"{url}: {error}")
         finally:
             if os.path.exists(temporary):

@@ -83,56 +83,41 @@ def execute(notebook: nbformat.NotebookNode, path: Path, *, timeout: int = DEFAU
         envs.check_env(get(framework))
     except BuildError as error:
         return Result(chapter, framework, "failed", error=str(error))
+    running: list[int] = []  # the index of the cell being executed, set by nbclient's hook
+
+    def on_cell_start(cell, cell_index):
+        running[:] = [cell_index]
+
     client = NotebookClient(notebook, timeout=timeout, kernel_name=get(framework).kernel_name,
-                            resources={"metadata": {"path": str(path.parent)}}, record_timing=False)
+                            resources={"metadata": {"path": str(path.parent)}}, record_timing=False,
+                            on_cell_start=on_cell_start)
     start = time.perf_counter()
     try:
         client.execute()
     except CellExecutionError:
-        return _failure(notebook, chapter, framework, start, "raised an exception")
+        return _failure(notebook, running, start, "raised an exception")
     except CellTimeoutError:
-        return _failure(notebook, chapter, framework, start,
+        return _failure(notebook, running, start,
                         f"ran longer than its timeout of {timeout} s (raise it with --timeout)")
     except DeadKernelError as error:
-        return _failure(notebook, chapter, framework, start, f"killed the kernel ({error})")
+        return _failure(notebook, running, start, f"killed the kernel ({error})")
     seconds = time.perf_counter() - start
     notebook.metadata["tabbook"]["execution_key"] = key
     convert.write_notebook(notebook, path)
     return Result(chapter, framework, "executed", seconds, recorded(notebook))
 
 
-def _failure(notebook, chapter: str, framework: str, start: float, what: str) -> Result:
-    cell_number, cell = _failed_cell(notebook)
-    source = notebook.metadata["tabbook"]["source"]
-    where = "a cell"
-    if cell is not None:
+def _failure(notebook, running: list[int], start: float, what: str) -> Result:
+    """The Result of a failed execution: which cell of which source line, with its traceback."""
+    meta = notebook.metadata["tabbook"]
+    report = f"{meta['framework']}: {meta['chapter']}: "
+    if running:
+        cell = notebook.cells[running[0]]
         line = cell.metadata.get("tabbook", {}).get("line")
-        where = f"cell {cell_number} (source {source}:{line})"
-    report = f"{framework}: {chapter}: {where} {what}"
-    if cell is not None:
-        report += _traceback(cell)
-    return Result(chapter, framework, "failed", time.perf_counter() - start, error=report)
-
-
-def _failed_cell(notebook):
-    """The 1-based number and the cell that failed: the one with an error output, else the last
-    code cell that started executing (a timeout or a dead kernel leaves no error output)."""
-    last_started = (None, None)
-    for number, cell in enumerate(notebook.cells, start=1):
-        if cell.cell_type != "code":
-            continue
-        if any(output.get("output_type") == "error" for output in cell.get("outputs", [])):
-            return number, cell
-        if cell.get("execution_count") is not None or cell.get("outputs"):
-            last_started = (number, cell)
-    if last_started[1] is None:
-        return next(((n, c) for n, c in enumerate(notebook.cells, 1) if c.cell_type == "code"), (None, None))
-    # The cell after the last finished one is the one that was running.
-    number = last_started[0]
-    for later, cell in enumerate(notebook.cells[number:], start=number + 1):
-        if cell.cell_type == "code":
-            return later, cell
-    return last_started
+        report += f"cell {running[0] + 1} (source {meta['source']}:{line}) {what}" + _traceback(cell)
+    else:
+        report += f"the kernel failed before the first cell: {what}"
+    return Result(meta["chapter"], meta["framework"], "failed", time.perf_counter() - start, error=report)
 
 
 def _traceback(cell) -> str:

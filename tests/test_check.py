@@ -1,0 +1,54 @@
+"""build.py check: passes on the committed notebooks, fails on every kind of drift."""
+from __future__ import annotations
+
+import shutil
+
+from tabbook import check
+from tabbook.cli import main
+from tabbook.frameworks import NOTEBOOKS
+
+
+def test_committed_notebooks_match_their_sources():
+    assert check.problems(NOTEBOOKS) == []
+    assert main(["check"]) == 0
+
+
+def copy_chapters(tmp_path):
+    folder = tmp_path / "notebooks"
+    shutil.copytree(NOTEBOOKS, folder)
+    return folder / "custom-layers.md"
+
+
+def test_an_edited_code_cell_is_stale(tmp_path):
+    source = copy_chapters(tmp_path)
+    text = source.read_text()
+    source.write_text(text.replace("layer = CenteredLayer()\n", "layer = CenteredLayer()  # edited\n", 1))
+    line = text[: text.index("layer = CenteredLayer()\n")].count("\n") - 1  # the cell's fence line
+    found = check.problems(source.parent)
+    assert len(found) == 1
+    assert found[0].startswith("tabs/mxnet/custom-layers.ipynb: does not match ")
+    assert found[0].endswith(f"custom-layers.md:{line}); rebuild it with: python build.py execute custom-layers")
+
+
+def test_a_retagged_cell_is_stale(tmp_path):
+    source = copy_chapters(tmp_path)
+    source.write_text(source.read_text().replace(":tags: [tensorflow, nbval-ignore-output]\nimport time",
+                                                 ":tags: [tensorflow]\nimport time", 1))
+    found = check.problems(source.parent)
+    assert [f.split(":")[0] for f in found] == ["tabs/tensorflow/custom-layers.ipynb"]
+
+
+def test_a_removed_chapter_leaves_orphans(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "other.md").write_text((NOTEBOOKS / "custom-layers.md").read_text())
+    found = check.problems(tmp_path / "notebooks")
+    assert "tabs/pytorch/custom-layers.ipynb: no chapter source makes this notebook; delete it, " \
+           "or restore notebooks/custom-layers.md" in found
+    assert "tabs/pytorch/other.ipynb: missing; rebuild it with: python build.py execute other" in found
+
+
+def test_a_malformed_source_is_reported_not_raised(tmp_path):
+    source = copy_chapters(tmp_path)
+    source.write_text(source.read_text().replace(":tags: [pytorch]", ":tags: [pytroch]", 1))
+    found = check.problems(source.parent)
+    assert len(found) == 1 and "unknown tag 'pytroch'" in found[0]

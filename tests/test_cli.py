@@ -1,0 +1,33 @@
+"""build.py's command line: the summary table and clear errors for bad arguments."""
+from __future__ import annotations
+
+from tabbook.cli import main, summary_table
+from tabbook.execute import Result
+
+
+def test_summary_table_lists_every_chapter_and_framework_in_book_order():
+    table = summary_table([
+        Result("custom-layers", "tensorflow", "cached", records={"test_accuracy": 0.98}),
+        Result("custom-layers", "mxnet", "executed", 21.04, {"test_accuracy": 0.9813}),
+        Result("custom-layers", "pytorch", "failed", 3.0, error="boom"),
+        Result("custom-layers", "mindspore", "omitted", error="no FFT"),
+    ])
+    assert table.splitlines() == [
+        "| chapter | framework | status | seconds | test accuracy |",
+        "| --- | --- | --- | ---: | ---: |",
+        "| custom-layers | MXNet | executed | 21.0 | 0.9813 |",
+        "| custom-layers | PyTorch | failed | 3.0 | - |",
+        "| custom-layers | TensorFlow | cached | - | 0.9800 |",
+        "| custom-layers | MindSpore | omitted: no FFT | - | - |",
+    ]
+
+
+def test_unknown_chapter_is_a_clear_error(capsys):
+    assert main(["execute", "custom-layer"]) == 1
+    assert capsys.readouterr().err == "error: no chapter named custom-layer; chapters: custom-layers\n"
+
+
+def test_unknown_framework_is_a_clear_error(capsys):
+    assert main(["env", "pytroch"]) == 1
+    assert capsys.readouterr().err == ("error: unknown framework 'pytroch'; "
+                                       "choose from mxnet, pytorch, tensorflow, mindspore\n")

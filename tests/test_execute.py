@@ -1,0 +1,62 @@
+"""Execution in a real framework kernel: results, caching, and failures that keep good notebooks."""
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from tabbook import convert, execute
+from tabbook.source import read_chapter
+
+from .conftest import FOUR, cell, chapter_text
+
+
+@pytest.fixture
+def chapter_with(write_chapter):
+    """A chapter whose PyTorch tab runs ``code`` after a first cell that prints 'ready'."""
+
+    def make(code: str):
+        text = chapter_text(cell("[pytorch]", "print('ready')"), cell("[pytorch]", code), *FOUR)
+        return read_chapter(write_chapter(text))
+
+    return make
+
+
+def test_success_is_written_with_its_key_and_then_cached(chapter_with, tmp_path):
+    chapter = chapter_with("from tabbook.record import record\nrecord('test_accuracy', 0.5)")
+    target = tmp_path / "chap.ipynb"
+    result = execute.execute(convert.to_notebook(chapter, "pytorch"), target)
+    assert (result.status, result.records) == ("executed", {"test_accuracy": 0.5})
+    stored = nbformat.read(target, as_version=4)
+    assert stored.cells[1].outputs[0].text == "ready\n"
+    again = execute.execute(convert.to_notebook(chapter, "pytorch"), target)
+    assert (again.status, again.records) == ("cached", {"test_accuracy": 0.5})
+
+
+def test_a_raising_cell_is_reported_and_the_good_notebook_kept(chapter_with, tmp_path):
+    target = tmp_path / "chap.ipynb"
+    target.write_text("previous good notebook")
+    result = execute.execute(convert.to_notebook(chapter_with("x = 1\nraise ValueError('bad layer')"), "pytorch"),
+                             target)
+    assert result.status == "failed"
+    first_line = result.error.splitlines()[0]
+    assert first_line == f"pytorch: chap: cell 3 (source {tmp_path}/chap.md:16) raised an exception"
+    assert "ValueError: bad layer" in result.error and "----> 2 raise ValueError" in result.error
+    assert target.read_text() == "previous good notebook"
+
+
+def test_a_cell_past_its_timeout_is_reported(chapter_with, tmp_path):
+    target = tmp_path / "chap.ipynb"
+    result = execute.execute(convert.to_notebook(chapter_with("import time\ntime.sleep(30)"), "pytorch"),
+                             target, timeout=3)
+    assert result.status == "failed"
+    assert result.error.splitlines()[0] == (f"pytorch: chap: cell 3 (source {tmp_path}/chap.md:16) ran longer than "
+                                            "its timeout of 3 s (raise it with --timeout)")
+    assert not target.exists()
+
+
+def test_a_dying_kernel_is_reported(chapter_with, tmp_path):
+    target = tmp_path / "chap.ipynb"
+    result = execute.execute(convert.to_notebook(chapter_with("import os\nos._exit(1)"), "pytorch"), target)
+    assert result.status == "failed"
+    assert result.error.startswith(f"pytorch: chap: cell 3 (source {tmp_path}/chap.md:16) killed the kernel")
+    assert not target.exists()
