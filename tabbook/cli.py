@@ -61,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--timeout", type=int, default=execute_module.DEFAULT_TIMEOUT,
                          help="seconds a cell may run before it fails (default: %(default)s)")
 
-    sub = commands.add_parser("all", help="the main job: env, convert, execute, summary (default)")
+    sub = commands.add_parser("all", help="the main job: env, convert, execute, summary, book (default)")
     execution_args(sub)
     sub.set_defaults(func=cmd_all)
     parser.set_defaults(chapters=[], frameworks=None, force=False, timeout=execute_module.DEFAULT_TIMEOUT)
@@ -79,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     execution_args(sub)
     sub.set_defaults(func=cmd_execute)
 
+    sub = commands.add_parser("html", help="build the HTML book from the executed notebooks into build/html")
+    sub.set_defaults(func=cmd_html)
+
     sub = commands.add_parser("check", help="fail if tabs/ does not match notebooks/")
     sub.set_defaults(func=cmd_check)
 
@@ -93,10 +96,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_all(args) -> int:
-    """The main job: environments, conversion, execution, summary."""
+    """The main job: environments, conversion, execution, summary, then the book."""
     cmd_env(argparse.Namespace(names=args.frameworks or [], force=False))
     cmd_convert(argparse.Namespace(chapters=args.chapters))
-    return cmd_execute(args)
+    status = cmd_execute(args)
+    return cmd_html(args) or status
+
+
+def cmd_html(args) -> int:
+    """Build the book from the notebooks under tabs/, without executing anything."""
+    from . import book
+
+    seconds = book.build(_chapters([]))
+    _log(f"book: {book.HTML_DIR / 'index.html'} built in {seconds:.1f} s")
+    return 0
 
 
 def cmd_env(args) -> int:
