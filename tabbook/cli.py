@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import os
 import subprocess
 import sys
@@ -18,6 +19,8 @@ from .frameworks import NAMES, NOTEBOOKS, ROOT, get
 from .source import Chapter, find_chapters, read_chapter
 
 CONVERTED = ROOT / "build" / "converted"
+#: Notebooks executed at once by default; measured on 2 cores, see the README.
+DEFAULT_JOBS = 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,11 +63,14 @@ def _parser() -> argparse.ArgumentParser:
                          help="execute even notebooks whose code, lock and helpers did not change")
         sub.add_argument("--timeout", type=int, default=execute_module.DEFAULT_TIMEOUT,
                          help="seconds a cell may run before it fails (default: %(default)s)")
+        sub.add_argument("-j", "--jobs", type=int, default=DEFAULT_JOBS,
+                         help="notebooks executed at once (default: %(default)s; see README)")
 
     sub = commands.add_parser("all", help="the main job: env, convert, execute, summary, book (default)")
     execution_args(sub)
     sub.set_defaults(func=cmd_all)
-    parser.set_defaults(chapters=[], frameworks=None, force=False, timeout=execute_module.DEFAULT_TIMEOUT)
+    parser.set_defaults(chapters=[], frameworks=None, force=False, timeout=execute_module.DEFAULT_TIMEOUT,
+                        jobs=DEFAULT_JOBS)
 
     sub = commands.add_parser("env", help="create missing framework environments and kernels")
     sub.add_argument("names", nargs="*", metavar="FRAMEWORK", help=f"one of {', '.join(NAMES)}; default: all")
@@ -88,6 +94,14 @@ def _parser() -> argparse.ArgumentParser:
     sub = commands.add_parser("test", help="ensure environments, then run pytest (unit tests and nbval)")
     sub.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --, or any option pytest knows)")
     sub.set_defaults(func=cmd_test)
+
+    sub = commands.add_parser("bench", help="time the chapter's training loop: custom vs built-in layers, "
+                                             "naive path, NumPy; writes build/bench/results.md")
+    frameworks_arg(sub, "benchmark")
+    sub.add_argument("--epochs", type=int, default=4, help="epochs per run, the first a warm-up (default: 4)")
+    sub.add_argument("--naive-epochs", type=int, default=3, help="epochs of the slow naive runs (default: 3)")
+    sub.add_argument("--batch-size", type=int, default=256, help="batch size (default: the chapter's, 256)")
+    sub.set_defaults(func=cmd_bench)
 
     sub = commands.add_parser("lock", help="re-resolve tabs/<framework>/requirements.in into requirements.txt")
     sub.add_argument("names", nargs="+", choices=NAMES, metavar="FRAMEWORK")
@@ -143,8 +157,8 @@ def cmd_execute(args) -> int:
     chapters = _chapters(args.chapters)
     jobs = [(chapter, name) for chapter in chapters for name in chapter.frameworks
             if not args.frameworks or name in args.frameworks]
-    results = []
-    for number, (chapter, name) in enumerate(jobs, 1):
+
+    def run(number: int, chapter: Chapter, name: str) -> execute_module.Result:
         _log(f"[{number}/{len(jobs)}] {name}: {chapter.name} ...")
         notebook = convert_module.to_notebook(chapter, name)
         result = execute_module.execute(notebook, convert_module.notebook_path(chapter.name, name),
@@ -153,7 +167,11 @@ def cmd_execute(args) -> int:
              + (f" in {result.seconds:.0f} s" if result.status == "executed" else ""))
         if result.error:
             print(result.error, file=sys.stderr)
-        results.append(result)
+        return result
+
+    # Each framework runs in its own kernel process, so notebooks can execute side by side.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        results = list(pool.map(lambda job: run(job[0], *job[1]), enumerate(jobs, 1)))
     for chapter in chapters:
         for name, reason in chapter.omitted.items():
             results.append(execute_module.Result(chapter.name, name, "omitted", error=reason))
@@ -182,6 +200,15 @@ def cmd_test(args) -> int:
     command = [sys.executable, "-m", "pytest", *args.pytest_args]
     _log(" ".join(command))
     return subprocess.call(command, cwd=ROOT, env=os.environ.copy())
+
+
+def cmd_bench(args) -> int:
+    from . import bench
+
+    cmd_env(argparse.Namespace(names=args.frameworks or [], force=False))
+    chapter = read_chapter(NOTEBOOKS / "custom-layers.md")
+    bench.run(chapter, args.frameworks or NAMES, args.epochs, args.naive_epochs, args.batch_size, log=_log)
+    return 0
 
 
 def cmd_lock(args) -> int:

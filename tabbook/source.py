@@ -30,7 +30,7 @@ from .frameworks import ALL_TAG, NAMES
 
 #: Tags that are not frameworks but are understood by the tools downstream (nbval, MyST-NB).
 OTHER_TAGS = frozenset({"raises-exception", "skip-execution", "full-width", "margin", "scroll-output"})
-OTHER_TAG_PREFIXES = ("nbval-", "hide-", "remove-")
+OTHER_TAG_PREFIXES = ("nbval-", "hide-", "remove-", "bench-")
 
 _FENCE = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _CODE_CELL = re.compile(r"^\{code-cell\}")
