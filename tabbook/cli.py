@@ -69,8 +69,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = commands.add_parser("all", help="the main job: env, convert, execute, summary, book (default)")
     execution_args(sub)
     sub.set_defaults(func=cmd_all)
-    parser.set_defaults(chapters=[], frameworks=None, force=False, timeout=execute_module.DEFAULT_TIMEOUT,
-                        jobs=DEFAULT_JOBS)
+    # The main job's options work without naming it too: python build.py --force -f pytorch
+    frameworks_arg(parser, "build")
+    parser.add_argument("--force", action="store_true", help="with the main job: execute every notebook")
+    parser.add_argument("--timeout", type=int, default=execute_module.DEFAULT_TIMEOUT, help=argparse.SUPPRESS)
+    parser.add_argument("-j", "--jobs", type=int, default=DEFAULT_JOBS, help=argparse.SUPPRESS)
+    parser.set_defaults(chapters=[])
 
     sub = commands.add_parser("env", help="create missing framework environments and kernels")
     sub.add_argument("names", nargs="*", metavar="FRAMEWORK", help=f"one of {', '.join(NAMES)}; default: all")

@@ -31,3 +31,12 @@ def test_unknown_framework_is_a_clear_error(capsys):
     assert main(["env", "pytroch"]) == 1
     assert capsys.readouterr().err == ("error: unknown framework 'pytroch'; "
                                        "choose from mxnet, pytorch, tensorflow, mindspore\n")
+
+
+def test_the_main_job_takes_its_options_without_naming_it(monkeypatch):
+    from tabbook import cli
+
+    seen = {}
+    monkeypatch.setattr(cli, "cmd_all", lambda args: seen.update(vars(args)) or 0)
+    assert cli.main(["--force", "-f", "pytorch", "--timeout", "30"]) == 0
+    assert (seen["force"], seen["frameworks"], seen["timeout"], seen["chapters"]) == (True, ["pytorch"], 30, [])
