@@ -25,6 +25,7 @@ from pathlib import Path
 import nbformat
 
 from .errors import BuildError
+from .execute import strip_ansi
 from .files import atomic_write_text
 from .frameworks import NAMES, ROOT, get
 from .merge import MergedCell, merge
@@ -34,7 +35,6 @@ CONF_DIR = ROOT / "book"
 SOURCE_DIR = ROOT / "build" / "book-src"
 HTML_DIR = ROOT / "build" / "html"
 SYNC_GROUP = "framework"
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def build(chapters: list[Chapter], tabs: Path | None = None, source_dir: Path = SOURCE_DIR,
@@ -182,7 +182,7 @@ def _render_output(output, stem: str, source_dir: Path) -> str:
     if kind == "stream":
         return _fenced(output["text"], "text", "output " + output.get("name", "stdout"))
     if kind == "error":
-        return _fenced(_ANSI.sub("", "\n".join(output.get("traceback", []))), "text", "output error")
+        return _fenced(strip_ansi("\n".join(output.get("traceback", []))), "text", "output error")
     data = output.get("data", {})
     if "image/png" in data:
         image = source_dir / "_images_out" / f"{stem}.png"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 import time
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from .record import recorded
 #: Modules whose source is part of every execution key: the notebooks import them.
 NOTEBOOK_HELPERS = (ROOT / "tabbook" / "data.py", ROOT / "tabbook" / "record.py")
 DEFAULT_TIMEOUT = 600  # seconds per cell
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @dataclasses.dataclass
@@ -120,12 +122,13 @@ def _failure(notebook, running: list[int], start: float, what: str) -> Result:
     return Result(meta["chapter"], meta["framework"], "failed", time.perf_counter() - start, error=report)
 
 
-def _traceback(cell) -> str:
-    import re
+def strip_ansi(text: str) -> str:
+    """``text`` without the ANSI colour codes that IPython puts in tracebacks."""
+    return _ANSI.sub("", text)
 
+
+def _traceback(cell) -> str:
     for output in cell.get("outputs", []):
         if output.get("output_type") == "error":
-            text = "\n".join(output.get("traceback", []))
-            text = re.sub(r"\x1b\[[0-9;]*m", "", text)  # the kernel colours its tracebacks
-            return "\n" + text
+            return "\n" + strip_ansi("\n".join(output.get("traceback", [])))
     return ""
