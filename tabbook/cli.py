@@ -55,9 +55,10 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("-f", "--framework", action="append", choices=NAMES, dest="frameworks",
                          help=f"{what} only this framework (repeatable; default: all)")
 
-    def execution_args(sub):
-        sub.add_argument("chapters", nargs="*", metavar="CHAPTER",
-                         help="chapter names (file stems under notebooks/); default: all")
+    def execution_args(sub, chapters=True):
+        if chapters:
+            sub.add_argument("chapters", nargs="*", metavar="CHAPTER",
+                             help="chapter names (file stems under notebooks/); default: all")
         frameworks_arg(sub, "execute")
         sub.add_argument("--force", action="store_true",
                          help="execute even notebooks whose code, lock and helpers did not change")
@@ -70,10 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     execution_args(sub)
     sub.set_defaults(func=cmd_all)
     # The main job's options work without naming it too: python build.py --force -f pytorch
-    frameworks_arg(parser, "build")
-    parser.add_argument("--force", action="store_true", help="with the main job: execute every notebook")
-    parser.add_argument("--timeout", type=int, default=execute_module.DEFAULT_TIMEOUT, help=argparse.SUPPRESS)
-    parser.add_argument("-j", "--jobs", type=int, default=DEFAULT_JOBS, help=argparse.SUPPRESS)
+    execution_args(parser, chapters=False)
     parser.set_defaults(chapters=[])
 
     sub = commands.add_parser("env", help="create missing framework environments and kernels")
@@ -100,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.set_defaults(func=cmd_test)
 
     sub = commands.add_parser("bench", help="time the chapter's training loop: custom vs built-in layers, "
-                                             "naive path, NumPy; writes build/bench/results.md")
+                                             "naive path, NumPy; writes build/bench/results-<batch size>.md")
     frameworks_arg(sub, "benchmark")
     sub.add_argument("--epochs", type=int, default=4, help="epochs per run, the first a warm-up (default: 4)")
     sub.add_argument("--naive-epochs", type=int, default=3, help="epochs of the slow naive runs (default: 3)")

@@ -58,15 +58,14 @@ def execution_key(notebook: nbformat.NotebookNode, framework: str) -> str:
     return digest.hexdigest()
 
 
-def stored_key(path: Path) -> str | None:
-    """The execution key stored in the notebook at ``path``, or None if there is none."""
+def read_stored(path: Path) -> nbformat.NotebookNode | None:
+    """The notebook at ``path``, or None if there is none or it cannot be read."""
     if not path.exists():
         return None
     try:
-        notebook = nbformat.read(path, as_version=4)
+        return nbformat.read(path, as_version=4)
     except Exception:  # an unreadable notebook is as good as none: execute again
         return None
-    return notebook.metadata.get("tabbook", {}).get("execution_key")
 
 
 def execute(notebook: nbformat.NotebookNode, path: Path, *, timeout: int = DEFAULT_TIMEOUT,
@@ -79,8 +78,9 @@ def execute(notebook: nbformat.NotebookNode, path: Path, *, timeout: int = DEFAU
     meta = notebook.metadata["tabbook"]
     chapter, framework = meta["chapter"], meta["framework"]
     key = execution_key(notebook, framework)
-    if not force and stored_key(path) == key:
-        return Result(chapter, framework, "cached", records=recorded(nbformat.read(path, as_version=4)))
+    stored = None if force else read_stored(path)
+    if stored is not None and stored.metadata.get("tabbook", {}).get("execution_key") == key:
+        return Result(chapter, framework, "cached", records=recorded(stored))
     try:
         envs.check_env(get(framework))
     except BuildError as error:
