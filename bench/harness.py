@@ -1,8 +1,14 @@
 # Runs in a framework's kernel after the chapter's own cells up to the `bench-replace` cell, so
 # `train`, `get_net`, `device` and the MNIST arrays are the notebook's. BENCH (set by the driver)
-# holds the input file, the epochs and the batch size; the framework's file defines VARIANTS.
+# holds the input file, the epochs and the batch size, and, with --profile, the profile folder;
+# the framework's file defines VARIANTS, and may define operator_profile(folder).
 import builtins
+import contextlib
 import json
+import linecache
+import os
+import signal
+import subprocess
 import time
 
 import numpy
@@ -22,14 +28,17 @@ def matching(array, shape):
     return numpy.ascontiguousarray(array.T)
 
 
-def time_train(make_net, train_iter, num_epochs, **options):
-    """Call the notebook's train() on make_net(), stamping the time of each epoch's report line."""
+def time_train(make_net, train_iter, num_epochs, after_first_epoch=None, **options):
+    """Call the notebook's train() on make_net(), stamping the time of each epoch's report line;
+    after_first_epoch(), if given, is called once the first (warm-up) epoch has ended."""
     stamps = []
     original = builtins.print
 
     def stamped(*args, **kwargs):
         stamps.append(time.perf_counter())
         original(*args, **kwargs)
+        if len(stamps) == 1 and after_first_epoch is not None:
+            after_first_epoch()
 
     net = make_net()
     if callable(train_iter):  # a factory, where a data set serves only one model (MindSpore)
@@ -44,8 +53,58 @@ def time_train(make_net, train_iter, num_epochs, **options):
     return {"epoch_seconds": seconds, "history": [list(map(float, h)) for h in history]}
 
 
+@contextlib.contextmanager
+def sampled(path):
+    """py-spy samples this process's Python threads, waiting ones included, into ``path``
+    (collapsed stacks). Attaching to a running process needs ptrace permission."""
+    spy = subprocess.Popen([BENCH["py_spy"], "record", "--pid", str(os.getpid()), "--idle", "--rate", "200",
+                            "--format", "raw", "--output", path], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    first = spy.stdout.readline()  # "Sampling process ..." once attached, else why not
+    if spy.poll() is not None or "Sampling" not in first:
+        spy.kill()
+        raise RuntimeError(f"py-spy could not sample the kernel (it needs ptrace permission: root, or "
+                           f"kernel.yama.ptrace_scope=0):\n{first}{spy.communicate()[0]}")
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        rest = spy.communicate(timeout=120)[0]
+        if spy.returncode != 0 or not os.path.exists(path):
+            raise RuntimeError(f"py-spy failed:\n{first}{rest}")
+
+
+def profile_custom():
+    """Train the custom network again, for a warm-up epoch and then BENCH["profile_epochs"] epochs
+    under py-spy or, where the framework's file defines operator_profile (its training loop runs
+    inside a compiled graph, one Python line), under the framework's own profiler alone."""
+    folder = BENCH["profile"]
+    os.makedirs(folder, exist_ok=True)
+    make_net, train_iter, _, options = VARIANTS["custom"]
+    with contextlib.ExitStack() as profilers:
+        def start():
+            if "operator_profile" in globals():
+                profilers.enter_context(operator_profile(os.path.join(folder, "operators")))
+            else:
+                profilers.enter_context(sampled(os.path.join(folder, "stacks.txt")))
+
+        result = time_train(make_net, train_iter, 1 + BENCH["profile_epochs"], after_first_epoch=start, **options)
+    code = train.__code__
+    result["train"] = {"file": code.co_filename, "lines": linecache.getlines(code.co_filename)}
+    return result
+
+
 def run_variants():
+    """Time every variant once, then custom and built-in again, alternately, BENCH["repeats"] - 1
+    more times (their ratio is the benchmark's finest claim, so drift in the machine's speed must
+    hit both alike); print the runs' epoch times, the first run's history and the profile."""
     results = {}
-    for name, (make_net, train_iter, epochs, options) in VARIANTS.items():
-        results[name] = time_train(make_net, train_iter, epochs, **options)
-    print("BENCH_RESULT " + json.dumps(results))
+    for repeat in range(BENCH.get("repeats", 1)):
+        for name, (make_net, train_iter, epochs, options) in VARIANTS.items():
+            if repeat and name not in ("custom", "built-in"):
+                continue
+            run = time_train(make_net, train_iter, epochs, **options)
+            result = results.setdefault(name, {"runs": [], "history": run["history"]})
+            result["runs"].append(run["epoch_seconds"])
+    profile = profile_custom() if BENCH.get("profile") else None
+    print("BENCH_RESULT " + json.dumps({"variants": results, "profile": profile}))

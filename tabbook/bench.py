@@ -9,7 +9,10 @@ the notebook's own code. Then ``bench/harness.py`` and ``bench/<framework>.py`` 
 * the same network built from the framework's built-in dense layer;
 * the framework's naive path (MXNet not hybridized, TensorFlow eager, MindSpore PyNative);
 
-and ``tabbook.numpy_mlp`` trains the same MLP in NumPy as the floor reference. Every run starts
+and ``tabbook.numpy_mlp`` trains the same MLP in NumPy as the floor reference. With
+``profile=True`` each kernel then trains the custom network once more under py-spy (MindSpore:
+under its own operator profiler); ``tabbook.profiles`` turns that into a report of where the
+time goes. Every run starts
 from the same Glorot weights and sees the batches in the same order (seed 0), so the losses agree
 across frameworks up to floating-point differences. Reported: seconds per epoch (the median of
 the epochs after the first, which is the warm-up), examples per second, the final test accuracy,
@@ -20,7 +23,10 @@ from __future__ import annotations
 import json
 import os
 import platform
+import math
+import shutil
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -29,9 +35,9 @@ import numpy as np
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from . import convert, numpy_mlp
+from . import convert, numpy_mlp, profiles
 from .data import load_mnist
-from .errors import BuildError
+from .errors import BuildError, display_path
 from .files import atomic_write_text
 from .frameworks import NAMES, ROOT, get
 from .source import Chapter
@@ -73,7 +79,8 @@ def bench_notebook(chapter: Chapter, framework: str, params: dict) -> nbformat.N
 
 
 def run_framework(chapter: Chapter, framework: str, params: dict) -> dict:
-    """Execute the benchmark notebook of ``framework``; return its variants' raw results."""
+    """Execute the benchmark notebook of ``framework``; return {"variants": the variants' raw
+    results, "profile": the profiled run's, or None}."""
     notebook = bench_notebook(chapter, framework, params)
     try:
         NotebookClient(notebook, timeout=3600, kernel_name=get(framework).kernel_name,
@@ -96,50 +103,122 @@ def run_numpy(params: dict) -> dict:
     order, size = inputs["order"], params["batch_size"]
     batches = [(X[order[i:i + size]], train_labels[order[i:i + size]].astype(np.int64))
                for i in range(0, len(order), size)]
-    weights = [inputs[f"w{i}"].copy() for i in range(6)]
-    seconds, history = numpy_mlp.train(weights, batches, params["epochs"], params["lr"], params["momentum"],
-                                       (X_test, test_labels))
-    return {"NumPy": {"epoch_seconds": seconds, "history": history}}
+    runs = []
+    for _ in range(params.get("repeats", 1)):
+        weights = [inputs[f"w{i}"].copy() for i in range(6)]
+        seconds, history = numpy_mlp.train(weights, batches, params["epochs"], params["lr"], params["momentum"],
+                                           (X_test, test_labels))
+        runs.append(seconds)
+    return {"NumPy": {"runs": runs, "history": history}}
 
 
 def summarise(raw: dict, examples: int = 60000) -> dict:
-    """Seconds per epoch (median after the warm-up epoch), examples/s, losses and accuracy."""
-    seconds = raw["epoch_seconds"][1:] or raw["epoch_seconds"]
+    """Seconds per epoch (the median over all runs of the epochs after each run's first, the
+    warm-up), examples/s, and the first run's first loss and final test accuracy.
+
+    ``raw``: {"runs": [[seconds of each epoch] per run], "history": [(loss, train accuracy,
+    test accuracy) per epoch]}, seconds as floats.
+    """
+    seconds = [s for run in raw["runs"] for s in (run[1:] or run)]
     per_epoch = statistics.median(seconds)
     return {"s_per_epoch": per_epoch, "examples_per_s": examples / per_epoch,
+            "run_s_per_epoch": [statistics.median(run[1:] or run) for run in raw["runs"]],
             "first_loss": raw["history"][0][0], "test_accuracy": raw["history"][-1][2],
-            "epochs": len(raw["epoch_seconds"])}
+            "runs": len(raw["runs"]), "epochs": len(raw["runs"][0])}
+
+
+def custom_over_builtin(custom: dict, builtin: dict) -> float:
+    """The ratio of s/epoch, custom over built-in: the median over the alternating runs of each
+    pair's ratio (run i of custom over run i of built-in), so that a change in the machine's
+    or the process's speed between pairs does not enter it."""
+    pairs = zip(custom["run_s_per_epoch"], builtin["run_s_per_epoch"])
+    return statistics.median(c / b for c, b in pairs)
 
 
 def table(results: dict[str, dict[str, dict]]) -> str:
     """The Markdown table of the benchmark: one row per framework and variant."""
     numpy_s = results["numpy"]["NumPy"]["s_per_epoch"]
-    rows = ["| framework | variant | epochs | s/epoch | examples/s | loss, epoch 1 | test accuracy "
+    rows = ["| framework | variant | runs x epochs | s/epoch | examples/s | loss, epoch 1 | test accuracy "
             "| custom / built-in | / NumPy |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for framework, variants in results.items():
         title = "NumPy" if framework == "numpy" else get(framework).title
         for name, row in variants.items():
             ratio = ""
             if name == "custom" and "built-in" in variants:
-                ratio = f"{row['s_per_epoch'] / variants['built-in']['s_per_epoch']:.2f}"
-            rows.append(f"| {title} | {name} | {row['epochs']} | {row['s_per_epoch']:.2f} | "
+                ratio = f"{custom_over_builtin(row, variants['built-in']):.2f}"
+            rows.append(f"| {title} | {name} | {row['runs']} x {row['epochs']} | {row['s_per_epoch']:.2f} | "
                         f"{row['examples_per_s']:,.0f} | {row['first_loss']:.4f} | {row['test_accuracy']:.4f} | "
                         f"{ratio} | {row['s_per_epoch'] / numpy_s:.2f} |")
     return "\n".join(rows)
 
 
+def find_py_spy() -> str:
+    """The py-spy executable of the tooling environment (requirements.txt installs it).
+
+    Raises:
+        BuildError: py-spy is not installed.
+    """
+    found = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if not found:
+        raise BuildError("py-spy is not installed: run `python build.py env` (requirements.txt has it) "
+                         "or `pip install py-spy`")
+    return found
+
+
+def profile_report(results: dict, profiled: dict, params: dict, out: Path) -> str:
+    """The Markdown profile report: per framework, the share of py-spy's samples on each line of
+    train(), in ms per step of the timed custom run, or (MindSpore) its operators' times."""
+    steps = math.ceil(60000 / params["batch_size"])
+    parts = [f"# Where the training time goes\n\nOne more run of the custom network per framework, "
+             f"batch size {params['batch_size']}: a warm-up epoch, then {params['profile_epochs']} "
+             f"epoch(s) profiled. MindSpore's profiler times the operators of its compiled graph, where "
+             f"its whole training loop runs; for the other frameworks py-spy samples the kernel's Python "
+             f"threads 200 times a second, waiting ones included: a line that waits for the framework's worker threads (a sync such as "
+             f"`float(loss)`) counts as much as one that runs Python. ms per step = share x the timed "
+             f"custom run's s/epoch / {steps} steps.\n"]
+    for framework, profile in profiled.items():
+        s_per_epoch = results[framework]["custom"]["s_per_epoch"]
+        folder = out / "profile" / framework
+        parts.append(f"## {get(framework).title}\n")
+        if (folder / "stacks.txt").exists():
+            shares, samples = profiles.line_shares(folder / "stacks.txt", "train", profile["train"]["file"])
+            parts.append(f"`train()` line by line ({samples} samples; {s_per_epoch:.2f} s/epoch timed):\n\n"
+                         + profiles.line_table(shares, profile["train"]["lines"], 1000 * s_per_epoch / steps) + "\n")
+        if (folder / "operators").exists():
+            rows = profiles.operator_rows(folder / "operators", params["profile_epochs"])
+            profiled_s = statistics.median(profile["epoch_seconds"][1:])
+            parts.append(f"Operators of the compiled graph, timed by {get(framework).title}'s profiler "
+                         f"(which slows the run it profiles):\n\n" + profiles.operator_table(rows, profiled_s) + "\n")
+    return "\n".join(parts)
+
+
 def run(chapter: Chapter, frameworks=NAMES, epochs: int = 4, naive_epochs: int = 3,
-        batch_size: int = 256, out: Path = OUT, log=print) -> Path:
-    """Run the benchmark and write ``out/results-<batch size>.md`` (and the raw ``.json``)."""
+        batch_size: int = 256, out: Path = OUT, log=print, repeats: int = 3, profile: bool = False,
+        profile_epochs: int = 2) -> Path:
+    """Run the benchmark and write ``out/results-<batch size>.md`` (and the raw ``.json``); with
+    ``profile``, also ``out/profile-<batch size>.md`` and the raw profiles under ``out/profile/``.
+
+    Raises:
+        BuildError: a benchmark notebook failed, or ``profile`` without py-spy installed.
+    """
     inputs = out / "inputs.npz"
     make_inputs(inputs)
     params = {"inputs": str(inputs), "epochs": epochs, "naive_epochs": naive_epochs,
-              "batch_size": batch_size, "lr": 0.1, "momentum": 0.9}
+              "batch_size": batch_size, "lr": 0.1, "momentum": 0.9, "repeats": repeats}
+    if profile:
+        params.update(py_spy=find_py_spy(), profile_epochs=profile_epochs)
     raw: dict[str, dict] = {}
+    profiled: dict[str, dict] = {}
     for framework in frameworks:
         log(f"bench: {framework} ...")
         start = time.perf_counter()
-        raw[framework] = run_framework(chapter, framework, params)
+        folder = out / "profile" / framework
+        if profile:
+            shutil.rmtree(folder, ignore_errors=True)
+        result = run_framework(chapter, framework, dict(params, profile=str(folder)) if profile else params)
+        raw[framework] = result["variants"]
+        if result["profile"]:
+            profiled[framework] = result["profile"]
         log(f"bench: {framework} done in {time.perf_counter() - start:.0f} s")
     log("bench: numpy ...")
     raw["numpy"] = run_numpy(params)
@@ -148,9 +227,13 @@ def run(chapter: Chapter, frameworks=NAMES, epochs: int = 4, naive_epochs: int =
     header = (f"# Training benchmark\n\nThe chapter's MNIST training loop (`train` in "
               f"`{chapter.path.relative_to(ROOT)}`), batch size {params['batch_size']}, the same Glorot "
               f"initial weights and batch order in every run; s/epoch is the median of the epochs after "
-              f"the first (warm-up). Measured in one run on {platform.machine()} with {os.cpu_count()} "
+              f"each run's first (warm-up). Custom, built-in (alternately) and NumPy run {repeats} "
+              f"times, the naive path once; custom / built-in is the median of the pairs' ratios. Measured in one benchmark on {platform.machine()} with {os.cpu_count()} "
               f"cores, {time.strftime('%Y-%m-%d %H:%M')}.\n\n")
     report = header + table(results) + "\n"
     atomic_write_text(out / f"results-{batch_size}.md", report)
     log(report)
+    if profiled:
+        atomic_write_text(out / f"profile-{batch_size}.md", profile_report(results, profiled, params, out))
+        log(f"bench: profile in {display_path(out / f'profile-{batch_size}.md')}")
     return out / f"results-{batch_size}.md"

@@ -103,6 +103,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--epochs", type=int, default=4, help="epochs per run, the first a warm-up (default: 4)")
     sub.add_argument("--naive-epochs", type=int, default=3, help="epochs of the slow naive runs (default: 3)")
     sub.add_argument("--batch-size", type=int, default=256, help="batch size (default: the chapter's, 256)")
+    sub.add_argument("--repeats", type=int, default=3, metavar="N",
+                     help="runs of the custom and the built-in layer, alternately (default: 3)")
+    sub.add_argument("--profile", action="store_true",
+                     help="then profile one more custom run per framework (py-spy; MindSpore's operator "
+                          "profiler) and write build/bench/profile-<batch size>.md")
+    sub.add_argument("--profile-epochs", type=int, default=2, metavar="N",
+                     help="epochs profiled, after a warm-up epoch (default: 2)")
     sub.set_defaults(func=cmd_bench)
 
     sub = commands.add_parser("lock", help="re-resolve tabs/<framework>/requirements.in into requirements.txt")
@@ -209,7 +216,8 @@ def cmd_bench(args) -> int:
 
     cmd_env(argparse.Namespace(names=args.frameworks or [], force=False))
     chapter = read_chapter(NOTEBOOKS / "custom-layers.md")
-    bench.run(chapter, args.frameworks or NAMES, args.epochs, args.naive_epochs, args.batch_size, log=_log)
+    bench.run(chapter, args.frameworks or NAMES, args.epochs, args.naive_epochs, args.batch_size, log=_log,
+              repeats=args.repeats, profile=args.profile, profile_epochs=args.profile_epochs)
     return 0
 
 
