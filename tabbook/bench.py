@@ -9,10 +9,10 @@ the notebook's own code. Then ``bench/harness.py`` and ``bench/<framework>.py`` 
 * the same network built from the framework's built-in dense layer;
 * the framework's naive path (MXNet not hybridized, TensorFlow eager, MindSpore PyNative);
 
-and ``tabbook.numpy_mlp`` trains the same MLP in NumPy as the floor reference. With
-``profile=True`` each kernel then trains the custom network once more under py-spy (MindSpore:
-under its own operator profiler); ``tabbook.profiles`` turns that into a report of where the
-time goes. Every run starts
+and ``tabbook.numpy_mlp`` trains the same MLP in NumPy as the floor reference (in a new process,
+before the first framework and after each). With ``profile=True`` each kernel then trains the
+custom network once more under py-spy (MindSpore: under its own operator profiler);
+``tabbook.profiles`` turns that into a report of where the time goes. Every run starts
 from the same Glorot weights and sees the batches in the same order (seed 0), so the losses agree
 across frameworks up to floating-point differences. Reported: seconds per epoch (the median of
 the epochs after the first, which is the warm-up), examples per second, the final test accuracy,
@@ -26,6 +26,7 @@ import platform
 import math
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -94,8 +95,12 @@ def run_framework(chapter: Chapter, framework: str, params: dict) -> dict:
     raise BuildError(f"{framework}: the benchmark printed no result")
 
 
-def run_numpy(params: dict) -> dict:
-    """Train the NumPy reference on the same inputs; return its raw result like a framework's."""
+def numpy_run(params: dict) -> dict:
+    """Train the NumPy reference once on the benchmark's inputs, in this process.
+
+    Returns {"seconds": [seconds of each epoch], "history": [(loss, train accuracy, test accuracy)
+    per epoch]}.
+    """
     inputs = np.load(params["inputs"])
     (train_images, train_labels), (test_images, test_labels) = load_mnist()
     X = train_images.reshape(-1, 784).astype("float32") / 255
@@ -103,13 +108,24 @@ def run_numpy(params: dict) -> dict:
     order, size = inputs["order"], params["batch_size"]
     batches = [(X[order[i:i + size]], train_labels[order[i:i + size]].astype(np.int64))
                for i in range(0, len(order), size)]
-    runs = []
-    for _ in range(params.get("repeats", 1)):
-        weights = [inputs[f"w{i}"].copy() for i in range(6)]
-        seconds, history = numpy_mlp.train(weights, batches, params["epochs"], params["lr"], params["momentum"],
-                                           (X_test, test_labels))
-        runs.append(seconds)
-    return {"NumPy": {"runs": runs, "history": history}}
+    weights = [inputs[f"w{i}"].copy() for i in range(6)]
+    seconds, history = numpy_mlp.train(weights, batches, params["epochs"], params["lr"], params["momentum"],
+                                       (X_test, test_labels))
+    return {"seconds": seconds, "history": history}
+
+
+def run_numpy(params: dict) -> dict:
+    """:func:`numpy_run` in a new Python process, as each framework runs in a new kernel: a long
+    process's state (its allocator's, its leftover threads') must not slow the floor.
+
+    Raises:
+        BuildError: the process failed.
+    """
+    code = "import json, sys; from tabbook import bench; print(json.dumps(bench.numpy_run(json.loads(sys.argv[1]))))"
+    done = subprocess.run([sys.executable, "-c", code, json.dumps(params)], cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise BuildError(f"numpy: the reference run failed:\n{done.stderr}")
+    return json.loads(done.stdout.splitlines()[-1])
 
 
 def summarise(raw: dict, examples: int = 60000) -> dict:
@@ -209,6 +225,8 @@ def run(chapter: Chapter, frameworks=NAMES, epochs: int = 4, naive_epochs: int =
         params.update(py_spy=find_py_spy(), profile_epochs=profile_epochs)
     raw: dict[str, dict] = {}
     profiled: dict[str, dict] = {}
+    log("bench: numpy ...")
+    numpy_runs = [run_numpy(params)]  # before the first framework and after each: the floor sees the same drift
     for framework in frameworks:
         log(f"bench: {framework} ...")
         start = time.perf_counter()
@@ -220,16 +238,18 @@ def run(chapter: Chapter, frameworks=NAMES, epochs: int = 4, naive_epochs: int =
         if result["profile"]:
             profiled[framework] = result["profile"]
         log(f"bench: {framework} done in {time.perf_counter() - start:.0f} s")
-    log("bench: numpy ...")
-    raw["numpy"] = run_numpy(params)
+        log("bench: numpy ...")
+        numpy_runs.append(run_numpy(params))
+    raw["numpy"] = {"NumPy": {"runs": [run["seconds"] for run in numpy_runs], "history": numpy_runs[0]["history"]}}
     results = {fw: {name: summarise(r) for name, r in variants.items()} for fw, variants in raw.items()}
     atomic_write_text(out / f"results-{batch_size}.json", json.dumps(raw, indent=1) + "\n")
     header = (f"# Training benchmark\n\nThe chapter's MNIST training loop (`train` in "
               f"`{chapter.path.relative_to(ROOT)}`), batch size {params['batch_size']}, the same Glorot "
               f"initial weights and batch order in every run; s/epoch is the median of the epochs after "
-              f"each run's first (warm-up). Custom, built-in (alternately) and NumPy run {repeats} "
-              f"times, the naive path once; custom / built-in is the median of the pairs' ratios. Measured in one benchmark on {platform.machine()} with {os.cpu_count()} "
-              f"cores, {time.strftime('%Y-%m-%d %H:%M')}.\n\n")
+              f"each run's first (warm-up). Custom and built-in run {repeats} times, alternately, "
+              f"and custom / built-in is the median of the pairs' ratios; the naive path runs once; NumPy "
+              f"runs in a new process before the first framework and after each. Measured in one "
+              f"benchmark on {platform.machine()} with {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}.\n\n")
     report = header + table(results) + "\n"
     atomic_write_text(out / f"results-{batch_size}.md", report)
     log(report)
