@@ -215,8 +215,13 @@ def run(chapter: Chapter, frameworks=NAMES, epochs: int = 4, naive_epochs: int =
     ``profile``, also ``out/profile-<batch size>.md`` and the raw profiles under ``out/profile/``.
 
     Raises:
-        BuildError: a benchmark notebook failed, or ``profile`` without py-spy installed.
+        BuildError: a count below 1, a benchmark notebook failed, or ``profile`` without py-spy
+            installed.
     """
+    for name, value in (("epochs", epochs), ("naive epochs", naive_epochs), ("repeats", repeats),
+                        ("profile epochs", profile_epochs), ("batch size", batch_size)):
+        if value < 1:
+            raise BuildError(f"bench: {name} must be at least 1, not {value}")
     inputs = out / "inputs.npz"
     make_inputs(inputs)
     params = {"inputs": str(inputs), "epochs": epochs, "naive_epochs": naive_epochs,

@@ -59,6 +59,14 @@ def test_a_single_epoch_run_is_timed_by_that_epoch():
     assert bench.summarise({"runs": [[3.0]], "history": [[0.4, 0.9, 0.95]]})["s_per_epoch"] == 3.0
 
 
+@pytest.mark.parametrize("option", ["epochs", "repeats", "profile_epochs", "batch_size"])
+def test_a_count_below_one_is_an_error_before_anything_runs(tmp_path, option):
+    chapter = read_chapter(NOTEBOOKS / "custom-layers.md")
+    with pytest.raises(BuildError, match=f"bench: {option.replace('_', ' ')} must be at least 1, not 0"):
+        bench.run(chapter, ["pytorch"], out=tmp_path, log=lambda line: None, **{option: 0})
+    assert not any(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("framework", ["pytorch", "mindspore"])
 def test_a_short_benchmark_with_profile_runs_in_the_real_kernel(tmp_path, framework):
     """One epoch per variant (MindSpore's also exercises its operator profiler): the results,
