@@ -15,15 +15,15 @@ custom network once more under py-spy (MindSpore: under its own operator profile
 ``tabbook.profiles`` turns that into a report of where the time goes. Every run starts
 from the same Glorot weights and sees the batches in the same order (seed 0), so the losses agree
 across frameworks up to floating-point differences. Reported: seconds per epoch (the median of
-the epochs after the first, which is the warm-up), examples per second, the final test accuracy,
+the epochs after each run's first, which is the warm-up), examples per second, the final test accuracy,
 and the ratios custom/built-in and framework/NumPy, all from one run.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
-import math
 import shutil
 import statistics
 import subprocess
@@ -135,10 +135,10 @@ def summarise(raw: dict, examples: int = 60000) -> dict:
     ``raw``: {"runs": [[seconds of each epoch] per run], "history": [(loss, train accuracy,
     test accuracy) per epoch]}, seconds as floats.
     """
-    seconds = [s for run in raw["runs"] for s in (run[1:] or run)]
-    per_epoch = statistics.median(seconds)
+    steady = [run[1:] or run for run in raw["runs"]]
+    per_epoch = statistics.median(s for run in steady for s in run)
     return {"s_per_epoch": per_epoch, "examples_per_s": examples / per_epoch,
-            "run_s_per_epoch": [statistics.median(run[1:] or run) for run in raw["runs"]],
+            "run_s_per_epoch": [statistics.median(run) for run in steady],
             "first_loss": raw["history"][0][0], "test_accuracy": raw["history"][-1][2],
             "runs": len(raw["runs"]), "epochs": len(raw["runs"][0])}
 
@@ -189,8 +189,8 @@ def profile_report(results: dict, profiled: dict, params: dict, out: Path) -> st
              f"batch size {params['batch_size']}: a warm-up epoch, then {params['profile_epochs']} "
              f"epoch(s) profiled. MindSpore's profiler times the operators of its compiled graph, where "
              f"its whole training loop runs; for the other frameworks py-spy samples the kernel's Python "
-             f"threads 200 times a second, waiting ones included: a line that waits for the framework's worker threads (a sync such as "
-             f"`float(loss)`) counts as much as one that runs Python. ms per step = share x the timed "
+             f"threads 200 times a second, waiting ones included: a line that waits for the framework's "
+             f"worker threads (a sync such as `float(loss)`) counts as much as one that runs Python. ms per step = share x the timed "
              f"custom run's s/epoch / {steps} steps.\n"]
     for framework, profile in profiled.items():
         s_per_epoch = results[framework]["custom"]["s_per_epoch"]
