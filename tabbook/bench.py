@@ -143,6 +143,10 @@ def summarise(raw: dict, examples: int = 60000) -> dict:
             "runs": len(raw["runs"]), "epochs": len(raw["runs"][0])}
 
 
+#: custom / built-in above this is explained in the report (the chapter's target is 1.1).
+RATIO_LIMIT = 1.1
+
+
 def custom_over_builtin(custom: dict, builtin: dict) -> float:
     """The ratio of s/epoch, custom over built-in: the median over the alternating runs of each
     pair's ratio (run i of custom over run i of built-in), so that a change in the machine's
@@ -166,6 +170,21 @@ def table(results: dict[str, dict[str, dict]]) -> str:
                         f"{row['examples_per_s']:,.0f} | {row['first_loss']:.4f} | {row['test_accuracy']:.4f} | "
                         f"{ratio} | {row['s_per_epoch'] / numpy_s:.2f} |")
     return "\n".join(rows)
+
+
+def ratio_notes(results: dict[str, dict[str, dict]], notes: dict[str, str | None]) -> str:
+    """The report's notes: every framework whose custom / built-in ratio exceeds RATIO_LIMIT,
+    with the reason its bench file gives (NOTE), or a line saying that it gives none."""
+    lines = []
+    for framework, variants in results.items():
+        if "custom" not in variants or "built-in" not in variants:
+            continue
+        ratio = custom_over_builtin(variants["custom"], variants["built-in"])
+        if ratio > RATIO_LIMIT:
+            reason = notes.get(framework) or f"no reason is recorded (set NOTE in bench/{framework}.py)"
+            lines.append(f"- {get(framework).title}: the custom layer takes {ratio:.2f}x the built-in "
+                         f"layer's time per epoch, above {RATIO_LIMIT}: {reason}.")
+    return "\n" + "\n".join(lines) + "\n" if lines else ""
 
 
 def find_py_spy() -> str:
@@ -230,6 +249,7 @@ def run(chapter: Chapter, frameworks=NAMES, epochs: int = 4, naive_epochs: int =
         params.update(py_spy=find_py_spy(), profile_epochs=profile_epochs)
     raw: dict[str, dict] = {}
     profiled: dict[str, dict] = {}
+    notes: dict[str, str | None] = {}
     log("bench: numpy ...")
     numpy_runs = [run_numpy(params)]  # before the first framework and after each: the floor sees the same drift
     for framework in frameworks:
@@ -240,6 +260,7 @@ def run(chapter: Chapter, frameworks=NAMES, epochs: int = 4, naive_epochs: int =
             shutil.rmtree(folder, ignore_errors=True)
         result = run_framework(chapter, framework, dict(params, profile=str(folder)) if profile else params)
         raw[framework] = result["variants"]
+        notes[framework] = result.get("note")
         if result["profile"]:
             profiled[framework] = result["profile"]
         log(f"bench: {framework} done in {time.perf_counter() - start:.0f} s")
@@ -255,7 +276,7 @@ def run(chapter: Chapter, frameworks=NAMES, epochs: int = 4, naive_epochs: int =
               f"and custom / built-in is the median of the pairs' ratios; the naive path runs once; NumPy "
               f"runs in a new process before the first framework and after each. Measured in one "
               f"benchmark on {platform.machine()} with {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}.\n\n")
-    report = header + table(results) + "\n"
+    report = header + table(results) + "\n" + ratio_notes(results, notes)
     atomic_write_text(out / f"results-{batch_size}.md", report)
     log(report)
     if profiled:

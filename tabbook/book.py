@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import base64
 import re
+import runpy
 import shutil
 import time
 from pathlib import Path
 
 import nbformat
 
+from . import standalone
 from .errors import BuildError
 from .execute import strip_ansi
 from .files import atomic_write_text
@@ -35,6 +37,8 @@ CONF_DIR = ROOT / "book"
 SOURCE_DIR = ROOT / "build" / "book-src"
 HTML_DIR = ROOT / "build" / "html"
 SYNC_GROUP = "framework"
+#: The tag of an exercise's solution: the page collapses it into a dropdown.
+SOLUTION_TAG = "solution"
 
 
 def build(chapters: list[Chapter], tabs: Path | None = None, source_dir: Path = SOURCE_DIR,
@@ -87,7 +91,9 @@ def index_page(chapters: list[Chapter]) -> str:
                 if line.split("==")[0].lower().replace("_", "-") in _MAIN_PACKAGES[name]]
         body = (f"The {get(name).title} notebooks run in their own environment, pinned in "
                 f"`tabs/{name}/requirements.txt`:\n\n```text\n" + "\n".join(pins) + "\n```\n\n"
-                f"Open one in Jupyter with the kernel `{get(name).kernel_name}`.")
+                f"Each notebook's first cell installs them where they are missing. In a checkout of "
+                f"the book's repository, `python build.py env` makes this environment and its "
+                f"Jupyter kernel, `{get(name).display_name}`.")
         tabs.append(_tab_item(name, body))
     toc = "\n".join(chapter.name for chapter in chapters)
     return (
@@ -106,33 +112,100 @@ _MAIN_PACKAGES = {"mxnet": {"mxnet", "numpy"}, "pytorch": {"torch", "numpy"},
 
 def chapter_page(chapter: Chapter, notebooks: dict[str, nbformat.NotebookNode], source_dir: Path) -> str:
     """The MyST page of ``chapter`` from its executed notebooks (framework name -> notebook)."""
-    parts: list[str] = []
+    parts: list[tuple[bool, str]] = []  # (is a solution, MyST text)
     run: list[MergedCell] = []
+
+    def close_run():
+        if run:
+            parts.append((SOLUTION_TAG in chapter.cells[run[0].index].tags, _run_tabs(run, chapter, source_dir)))
+            run.clear()
+
     for item in merge(notebooks):
         source = chapter.cells[item.index]
         rendered = {name: _render_cell(cell, chapter, name, item.index, source_dir)
                     for name, cell in item.cells.items()}
+        solution = SOLUTION_TAG in source.tags
+        if run and solution != (SOLUTION_TAG in chapter.cells[run[0].index].tags):
+            close_run()
         if source.shared and len(set(rendered.values())) == 1:
-            if run:
-                parts.append(_run_tabs(run, chapter, source_dir))
-                run = []
+            close_run()
             text = next(iter(rendered.values()))
-            parts.append(_with_downloads(text, chapter) if item.index == 0 else text)
+            parts.append((solution, _with_downloads(text, chapter) if item.index == 0 else text))
         else:
             run.append(item)
-    if run:
-        parts.append(_run_tabs(run, chapter, source_dir))
-    return "\n\n".join(parts) + "\n"
+    close_run()
+    return "\n\n".join(_collapse_solutions(parts)) + "\n"
+
+
+def _collapse_solutions(parts: list[tuple[bool, str]]) -> list[str]:
+    """Put the parts tagged ``solution`` into collapsed dropdowns, one per solution: a solution
+    starts at a Markdown heading (its text becomes the dropdown's title), since a section
+    heading cannot stand inside a directive."""
+    out: list[str] = []
+    current: list[str] | None = None
+    for solution, text in parts:
+        if not solution:
+            if current is not None:
+                out.append(_dropdown(*current))
+                current = None
+            out.append(text)
+            continue
+        first, _, rest = text.partition("\n")
+        if first.startswith("#"):
+            if current is not None:
+                out.append(_dropdown(*current))
+            current = [first.lstrip("#").strip(), rest.strip()]
+        elif current is None:
+            current = ["Solution", text]
+        else:
+            current.append(text)
+    if current is not None:
+        out.append(_dropdown(*current))
+    return out
+
+
+def _dropdown(title: str, *body: str) -> str:
+    # Seven colons: the fence must be longer than those of the tab sets (six) it may hold.
+    return f":::::::{{dropdown}} {title}\n\n" + "\n\n".join(part for part in body if part) + "\n:::::::"
 
 
 def _with_downloads(text: str, chapter: Chapter) -> str:
-    """Insert the links to the notebooks and the source after the chapter's title."""
-    links = " · ".join(f"{{download}}`{get(name).title} <_downloads/{name}/{chapter.name}.ipynb>`"
-                       for name in chapter.frameworks)
-    block = (f"\n\n```{{admonition}} Run it yourself\n:class: tip\n\nNotebooks: {links}. "
-             f"Source: {{download}}`{chapter.name}.md <_sources_md/{chapter.name}.md.txt>`.\n```\n")
+    """Insert the links to the notebooks (download, and hosted runners) and to the source after
+    the chapter's title."""
+    repository, branch = repository_settings()
+    rows = []
+    for name in chapter.frameworks:
+        links = [f"{{download}}`Download notebook <_downloads/{name}/{chapter.name}.ipynb>`"]
+        for title, url in hosted_links(repository, branch, f"tabs/{name}/{chapter.name}.ipynb"):
+            if name in standalone.PYTHON_LIMITS:
+                links.append(f"{title}: not available ({standalone.PYTHON_LIMITS[name][1]}, which Colab runs)")
+            else:
+                links.append(f"[{title}]({url})")
+        rows.append(f"* {get(name).title}: " + " · ".join(links))
+    block = ("\n\n````{admonition} Run it yourself\n:class: tip\n\n" + "\n".join(rows) + "\n\n"
+             "Each notebook runs on its own: its first cell installs the package versions it was "
+             "executed with where they are missing. "
+             f"Source: {{download}}`{chapter.name}.md <_sources_md/{chapter.name}.md.txt>`.\n````\n")
     title, _, rest = text.partition("\n")
     return title + block + rest
+
+
+def repository_settings() -> tuple[str, str]:
+    """The repository URL and branch set in the book's configuration (``book/conf.py``)."""
+    conf = runpy.run_path(str(CONF_DIR / "conf.py"))
+    return conf.get("tabbook_repository") or "", conf.get("tabbook_branch") or "main"
+
+
+def hosted_links(repository: str, branch: str, path: str) -> list[tuple[str, str]]:
+    """("Open in Colab", url) for the notebook at ``path`` of a GitHub ``repository`` on
+    ``branch``; none for another host or an empty URL. (Binder would need one environment for
+    the whole repository, where the book has four.)"""
+    match = re.fullmatch(r"https://github\.com/([^/\s]+)/([^/\s]+?)(?:\.git)?/?", repository.strip())
+    if not match:
+        return []
+    owner, name = match.groups()
+    blob = f"github/{owner}/{name}/blob/{branch}/{path}"
+    return [("Open in Colab", f"https://colab.research.google.com/{blob}")]
 
 
 def _run_tabs(run: list[MergedCell], chapter: Chapter, source_dir: Path) -> str:

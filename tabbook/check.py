@@ -61,9 +61,12 @@ def _notebook_problems(chapter, framework: str, target: Path) -> list[str]:
     fresh = convert.to_notebook(chapter, framework)
     stored = nbformat.read(target, as_version=4)
     if convert.code_fingerprint(stored) != convert.code_fingerprint(fresh):
-        line = _first_difference(fresh, stored)
+        where = _first_difference(fresh, stored)
+        if isinstance(where, str) and not where.isdigit() and where != "?":
+            return [f"{display_path(target)}: its generated {where} cell is out of date (the framework's lock "
+                    f"or the book's helper modules changed); {rebuild}"]
         return [f"{display_path(target)}: does not match {display_path(chapter.path)} (first difference near "
-                f"{display_path(chapter.path)}:{line}); {rebuild}"]
+                f"{display_path(chapter.path)}:{where}); {rebuild}"]
     unexecuted = [number for number, cell in enumerate(stored.cells, 1)
                   if cell.cell_type == "code" and cell.get("execution_count") is None]
     if unexecuted:
@@ -75,10 +78,12 @@ def _notebook_problems(chapter, framework: str, target: Path) -> list[str]:
 
 
 def _first_difference(fresh, stored) -> int | str:
-    """The source line of the first cell where the two notebooks differ."""
+    """The source line of the first cell where the two notebooks differ, or the kind of the
+    generated setup cell (``requirements``, ``helpers``) where that one differs first."""
     for new, old in zip(fresh.cells, stored.cells):
         if (new.cell_type, new.source, new.metadata.get("tags")) != (old.cell_type, old.source, old.metadata.get("tags")):
-            return new.metadata["tabbook"]["line"]
+            meta = new.metadata.get("tabbook", {})
+            return meta.get("generated") or meta.get("line", "?")
     longer = fresh.cells[len(stored.cells):] or stored.cells[len(fresh.cells):]
     return longer[0].metadata.get("tabbook", {}).get("line", "?") if longer else "?"
 

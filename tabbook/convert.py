@@ -15,17 +15,23 @@ from pathlib import Path
 import nbformat
 
 from .files import atomic_write_text
+from . import standalone
 from .frameworks import ROOT, get
 from .source import Chapter
 
 NBFORMAT_MINOR = 5
+#: The kernelspec the notebooks name: Jupyter's default Python kernel.
+GENERIC_KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
 
 def to_notebook(chapter: Chapter, framework: str) -> nbformat.NotebookNode:
     """The unexecuted notebook of ``chapter`` for ``framework`` (a name from FRAMEWORKS).
 
+    The notebook starts with the cells that let it run on its own (:mod:`tabbook.standalone`).
+
     Raises:
-        KeyError: for an unknown framework; ValueError if the chapter omits ``framework``.
+        KeyError: for an unknown framework; ValueError if the chapter omits ``framework``;
+        BuildError: the notebook imports a package its framework's lock does not pin.
     """
     fw = get(framework)
     if framework in chapter.omitted:
@@ -46,15 +52,20 @@ def to_notebook(chapter: Chapter, framework: str) -> nbformat.NotebookNode:
     notebook = nbformat.v4.new_notebook(cells=cells)
     notebook.nbformat_minor = NBFORMAT_MINOR
     notebook.metadata = {
-        "kernelspec": {"name": fw.kernel_name, "display_name": fw.display_name, "language": "python"},
+        # The generic kernelspec, which every Jupyter and Colab has: a reader's Jupyter opens the
+        # notebook without a kernel dialog. The book's tools run it in the framework's own kernel,
+        # named under tabbook.kernel (execute, nbval through conftest.py, claims, bench).
+        "kernelspec": dict(GENERIC_KERNELSPEC),
         "language_info": {"name": "python"},
         "tabbook": {
             "chapter": chapter.name,
             "title": chapter.title,
             "framework": framework,
+            "kernel": fw.kernel_name,
             "source": _relative(chapter.path),
         },
     }
+    standalone.add_setup_cells(notebook, fw, chapter.name)
     return notebook
 
 
@@ -69,7 +80,7 @@ def code_fingerprint(notebook: nbformat.NotebookNode) -> str:
          "cell": cell.metadata.get("tabbook", {}).get("cell")}
         for cell in notebook.cells
     ]
-    kernel = notebook.metadata.get("kernelspec", {}).get("name")
+    kernel = notebook.metadata.get("tabbook", {}).get("kernel") or notebook.metadata.get("kernelspec", {}).get("name")
     payload = json.dumps({"kernel": kernel, "cells": cells}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 

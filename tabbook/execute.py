@@ -21,13 +21,13 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-from . import convert, envs
+from . import convert, envs, standalone
 from .errors import BuildError
 from .frameworks import ROOT, get
 from .record import recorded
 
-#: Modules whose source is part of every execution key: the notebooks import them.
-NOTEBOOK_HELPERS = (ROOT / "tabbook" / "data.py", ROOT / "tabbook" / "record.py")
+#: Helper modules whose source is part of every execution key: the notebooks carry them.
+NOTEBOOK_HELPERS = tuple(standalone.HELPERS.values())
 DEFAULT_TIMEOUT = 600  # seconds per cell
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

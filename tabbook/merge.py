@@ -29,6 +29,8 @@ def merge(notebooks: dict[str, nbformat.NotebookNode]) -> list[MergedCell]:
     merged: dict[int, MergedCell] = {}
     for framework, notebook in notebooks.items():
         for number, cell in enumerate(notebook.cells, 1):
+            if cell.metadata.get("tabbook", {}).get("generated"):
+                continue  # the setup cells of tabbook.standalone: not chapter cells
             index = cell.metadata.get("tabbook", {}).get("cell")
             if index is None:
                 raise ValueError(f"{framework} notebook, cell {number}: no metadata.tabbook.cell; "

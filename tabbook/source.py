@@ -29,7 +29,9 @@ from .errors import SourceError
 from .frameworks import ALL_TAG, NAMES
 
 #: Tags that are not frameworks but are understood by the tools downstream (nbval, MyST-NB).
-OTHER_TAGS = frozenset({"raises-exception", "skip-execution", "full-width", "margin", "scroll-output"})
+#: ``solution``: an exercise's solution, which the book collapses into a dropdown.
+OTHER_TAGS = frozenset({"raises-exception", "skip-execution", "full-width", "margin", "scroll-output",
+                        "solution"})
 OTHER_TAG_PREFIXES = ("nbval-", "hide-", "remove-", "bench-")
 
 _FENCE = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})(?P<info>.*)$")

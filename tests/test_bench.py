@@ -94,3 +94,17 @@ def test_custom_over_builtin_is_the_median_of_the_pairs_ratios():
     # The process slowed down after the first pair: pooled medians would give 0.3 / 0.45.
     custom, builtin = {"run_s_per_epoch": [0.3, 0.41, 0.42]}, {"run_s_per_epoch": [0.31, 0.45, 0.45]}
     assert bench.custom_over_builtin(custom, builtin) == pytest.approx(0.42 / 0.45)  # of 0.97, 0.91, 0.93
+
+
+def test_a_ratio_above_the_limit_is_reported_with_its_reason():
+    slow = {"custom": {"run_s_per_epoch": [3.0, 3.3]}, "built-in": {"run_s_per_epoch": [1.0, 1.0]}}
+    fine = {"custom": {"run_s_per_epoch": [1.0, 1.05]}, "built-in": {"run_s_per_epoch": [1.0, 1.0]}}
+    notes = bench.ratio_notes({"mxnet": slow, "pytorch": fine, "tensorflow": slow, "numpy": {"NumPy": {}}},
+                              {"mxnet": "np.dot is not fused", "pytorch": None, "tensorflow": None})
+    lines = notes.strip().splitlines()
+    assert lines == [
+        "- MXNet: the custom layer takes 3.15x the built-in layer's time per epoch, above 1.1: np.dot is not fused.",
+        "- TensorFlow: the custom layer takes 3.15x the built-in layer's time per epoch, above 1.1: no reason is "
+        "recorded (set NOTE in bench/tensorflow.py).",
+    ]
+    assert bench.ratio_notes({"pytorch": fine}, {}) == ""

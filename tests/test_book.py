@@ -6,6 +6,7 @@ request left 127.0.0.1 and that the console stayed clean.
 from __future__ import annotations
 
 import functools
+import json
 import re
 import http.server
 import shutil
@@ -158,6 +159,25 @@ def test_notebooks_and_source_are_linked_for_download(site, page):
     assert any(href.endswith("custom-layers.md.txt") for href in hrefs)
     for href in hrefs:
         assert page.request.get(href).ok, href
+
+
+def test_each_framework_has_its_download_and_colab_link(site, page):
+    base, _ = site
+    page.goto(f"{base}/custom-layers.html")
+    repository, branch = book.repository_settings()
+    owner_repo = urlparse(repository).path.strip("/")
+    rows = page.eval_on_selector_all(".admonition li", "items => items.map(item => item.innerText)")
+    colab = page.eval_on_selector_all("a[href*='colab.research.google.com']", "links => links.map(l => l.href)")
+    assert colab == [f"https://colab.research.google.com/github/{owner_repo}/blob/{branch}/tabs/{name}/custom-layers.ipynb"
+                     for name in ("pytorch", "tensorflow", "mindspore")]
+    assert [row.split(":")[0] for row in rows] == ["MXNet", "PyTorch", "TensorFlow", "MindSpore"]
+    assert "Open in Colab: not available (MXNet 1.9.1 has no wheel for Python 3.12" in rows[0]
+    for name in NAMES:  # each row's download is its own framework's notebook
+        href = page.eval_on_selector(f".admonition li:nth-child({NAMES.index(name) + 1}) a.download", "a => a.href")
+        downloaded = json.loads(page.request.get(href).text())
+        assert downloaded["metadata"]["tabbook"]["framework"] == name
+        assert downloaded["metadata"]["kernelspec"]["name"] == "python3"
+    assert page.eval_on_selector_all(f"header a[href='{repository}']", "links => links.length") >= 1
 
 
 def test_search_finds_a_word_of_the_chapter(site, page):

@@ -27,7 +27,8 @@ def test_success_is_written_with_its_key_and_then_cached(chapter_with, tmp_path)
     result = execute.execute(convert.to_notebook(chapter, "pytorch"), target)
     assert (result.status, result.records) == ("executed", {"test_accuracy": 0.5})
     stored = nbformat.read(target, as_version=4)
-    assert stored.cells[1].outputs[0].text == "ready\n"
+    ready = next(cell for cell in stored.cells if cell.source == "print('ready')")
+    assert ready.outputs[0].text == "ready\n"
     again = execute.execute(convert.to_notebook(chapter, "pytorch"), target)
     assert (again.status, again.records) == ("cached", {"test_accuracy": 0.5})
 
@@ -39,7 +40,7 @@ def test_a_raising_cell_is_reported_and_the_good_notebook_kept(chapter_with, tmp
                              target)
     assert result.status == "failed"
     first_line = result.error.splitlines()[0]
-    assert first_line == f"pytorch: chap: cell 3 (source {tmp_path}/chap.md:16) raised an exception"
+    assert first_line == f"pytorch: chap: cell 4 (source {tmp_path}/chap.md:16) raised an exception"
     assert "ValueError: bad layer" in result.error and "----> 2 raise ValueError" in result.error
     assert target.read_text() == "previous good notebook"
 
@@ -49,7 +50,7 @@ def test_a_cell_past_its_timeout_is_reported(chapter_with, tmp_path):
     result = execute.execute(convert.to_notebook(chapter_with("import time\ntime.sleep(30)"), "pytorch"),
                              target, timeout=3)
     assert result.status == "failed"
-    assert result.error.splitlines()[0] == (f"pytorch: chap: cell 3 (source {tmp_path}/chap.md:16) ran longer than "
+    assert result.error.splitlines()[0] == (f"pytorch: chap: cell 4 (source {tmp_path}/chap.md:16) ran longer than "
                                             "its timeout of 3 s (raise it with --timeout)")
     assert not target.exists()
 
@@ -58,5 +59,5 @@ def test_a_dying_kernel_is_reported(chapter_with, tmp_path):
     target = tmp_path / "chap.ipynb"
     result = execute.execute(convert.to_notebook(chapter_with("import os\nos._exit(1)"), "pytorch"), target)
     assert result.status == "failed"
-    assert result.error.startswith(f"pytorch: chap: cell 3 (source {tmp_path}/chap.md:16) killed the kernel")
+    assert result.error.startswith(f"pytorch: chap: cell 4 (source {tmp_path}/chap.md:16) killed the kernel")
     assert not target.exists()

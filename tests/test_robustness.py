@@ -67,7 +67,7 @@ def test_a_failing_framework_does_not_stop_the_others(book, capsys):
     before = (tabs / "pytorch" / "good.ipynb").read_text()
     assert cli.main(["execute"]) == 1
     out, err = capsys.readouterr()
-    assert f"pytorch: good: cell 2 (source {chapters}/good.md:20) raised an exception" in err
+    assert f"pytorch: good: cell 3 (source {chapters}/good.md:20) raised an exception" in err  # after the requirements cell
     assert "RuntimeError: broken layer" in err
     assert "| good | MXNet | executed |" in out and "| good | PyTorch | failed |" in out
     assert "| good | TensorFlow | omitted: kept short | - | - |" in out

@@ -1,0 +1,237 @@
+"""Make a framework notebook run on its own: in a reader's Jupyter, Colab or VS Code, from an
+empty folder, with no file of this repository.
+
+The converter puts two generated code cells at the top of every framework notebook:
+
+* the **requirements cell** lists the exact versions, from the framework's lock
+  (``tabs/<framework>/requirements.txt``), of the packages the notebook imports, and installs
+  with ``%pip`` those that are missing or at another version (a no-op in the book's own
+  environments, where it prints that all are present). Where the framework cannot be installed
+  on the kernel's Python (MXNet 1.9.1 has no wheel for Python 3.12 or later), it stops with a
+  message saying so, instead of failing twenty cells later.
+* the **helpers cell** carries the source of the book's helper modules that the notebook imports
+  (``tabbook.data`` for ``load_mnist``, ``tabbook.record``) and registers each as a module, so
+  that ``from tabbook.data import load_mnist`` works without the repository. Each helper gets
+  its own module namespace: inlined as plain code, the helper's ``import numpy as np`` would
+  replace MXNet's ``np`` in the notebook.
+
+Why inline and not a package the first cell installs: a package would have to be published at
+an exact version for every change of the helpers, and a notebook could still meet a different
+version of it. Inlined, the helper code is generated from the same files the build imports;
+the execution key covers those files and ``build.py check`` compares every notebook with a fresh
+conversion, so a notebook and its helpers cannot drift apart. The book hides both cells
+(``remove-cell``): the book's front page lists the pins, and the helper is not the lesson.
+"""
+from __future__ import annotations
+
+import ast
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+from .errors import BuildError
+from .frameworks import ROOT, Framework
+
+#: The helper modules a notebook may import, and their files.
+HELPERS = {"tabbook.data": ROOT / "tabbook" / "data.py", "tabbook.record": ROOT / "tabbook" / "record.py"}
+
+#: Modules whose distribution has another name than the module (else the module's name is used).
+MODULE_DISTRIBUTIONS = {"tensorflow": ("tensorflow-cpu", "tensorflow"), "IPython": ("ipython",),
+                        "PIL": ("pillow",), "yaml": ("pyyaml",)}
+
+#: A pinned distribution that another distribution of the same version satisfies (Colab has
+#: ``tensorflow``, which provides the same module as our ``tensorflow-cpu``).
+ALTERNATIVES = {"tensorflow-cpu": ("tensorflow",)}
+
+#: Frameworks that have no wheel for newer Pythons: (framework, first Python without a wheel).
+PYTHON_LIMITS = {"mxnet": ((3, 12), "MXNet 1.9.1 has no wheel for Python 3.12 or later")}
+
+REQUIREMENTS_ID, HELPERS_ID = "requirements", "helpers"
+_REQUIREMENT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+)")
+
+
+def lock_pins(framework: Framework) -> dict[str, str]:
+    """The lock's pins as {normalised distribution name: version} (PEP 503 names).
+
+    Raises:
+        BuildError: the lock file is missing.
+    """
+    try:
+        text = framework.requirements.read_text()
+    except OSError as error:
+        raise BuildError(f"{framework.requirements}: cannot read the lock ({error}); "
+                         f"make it with: python build.py lock {framework.name}") from None
+    pins = {}
+    for line in text.splitlines():
+        match = _REQUIREMENT.match(line.strip())
+        if match:
+            pins[normalise(match.group(1))] = match.group(2)
+    return pins
+
+
+def normalise(name: str) -> str:
+    """A distribution name in PEP 503 form: lower case, runs of ``-_.`` as one ``-``."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def imported_modules(notebook: nbformat.NotebookNode) -> list[str]:
+    """The top-level modules the code cells import, in first-import order (``import a.b`` gives
+    ``a``). Lines of IPython magics and shell escapes are ignored; a cell that is not Python
+    (after them) is skipped."""
+    found: dict[str, None] = {}
+    for cell in notebook.cells:
+        if cell.cell_type != "code" or cell.metadata.get("tabbook", {}).get("generated"):
+            continue
+        source = "\n".join("" if line.lstrip().startswith(("%", "!")) else line
+                           for line in cell.source.splitlines())
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                found.setdefault(name, None)
+    return list(found)
+
+
+def requirements(notebook: nbformat.NotebookNode, framework: Framework) -> dict[str, str]:
+    """The lock's pins of the third-party packages the notebook imports: {distribution: version},
+    in first-import order. The standard library and the book's helper modules are left out.
+
+    Raises:
+        BuildError: a module is neither in the standard library nor pinned in the lock.
+    """
+    pins = lock_pins(framework)
+    result: dict[str, str] = {}
+    for module in imported_modules(notebook):
+        top = module.split(".")[0]
+        if top in sys.stdlib_module_names or module in HELPERS or top == "tabbook":
+            continue
+        candidates = [normalise(name) for name in MODULE_DISTRIBUTIONS.get(top, (top,))]
+        pinned = next((name for name in candidates if name in pins), None)
+        if pinned is None:
+            raise BuildError(f"the {framework.title} notebook imports {top!r}, which is not pinned in "
+                             f"{framework.requirements.relative_to(ROOT)}; add it to requirements.in "
+                             f"and run: python build.py lock {framework.name}")
+        result.setdefault(pinned, pins[pinned])
+    return result
+
+
+def requirements_cell(notebook: nbformat.NotebookNode, framework: Framework) -> str:
+    """The source of the requirements cell of ``notebook`` (see the module docstring)."""
+    pins = requirements(notebook, framework)
+    version = ".".join(map(str, sys.version_info[:2]))
+    lines = [f"# The packages this notebook was executed with (Python {version}), from the book's lock",
+             f"# tabs/{framework.name}/requirements.txt. Missing ones, or other versions, are installed.",
+             "import importlib.metadata",
+             "import sys", ""]
+    if framework.name in PYTHON_LIMITS:
+        first, why = PYTHON_LIMITS[framework.name]
+        lines += [f"if sys.version_info >= {first}:",
+                  f"    raise RuntimeError(f\"{why}, and this kernel runs Python \"",
+                  "                       f\"{sys.version_info.major}.{sys.version_info.minor}: run this notebook \"",
+                  "                       \"in a Python 3.11 kernel (a local Jupyter; Colab runs a newer Python)\")",
+                  ""]
+    lines.append("REQUIREMENTS = {")
+    lines += [f"    {name!r}: {pin!r}," for name, pin in pins.items()]
+    lines.append("}")
+    alternatives = {name: ALTERNATIVES[name] for name in pins if name in ALTERNATIVES}
+    lines.append(f"ALTERNATIVES = {alternatives!r}  # other distributions of the same package" if alternatives
+                 else "ALTERNATIVES = {}")
+    lines += ["",
+              "",
+              "def installed(name):",
+              "    \"\"\"The distribution installed for name (itself or an alternative) and its version without",
+              "    a local label such as +cpu; (name, None) where there is none.\"\"\"",
+              "    for candidate in (name, *ALTERNATIVES.get(name, ())):",
+              "        try:",
+              "            return candidate, importlib.metadata.version(candidate).split(\"+\")[0]",
+              "        except importlib.metadata.PackageNotFoundError:",
+              "            pass",
+              "    return name, None",
+              "",
+              "",
+              "missing = []",
+              "for name, pin in REQUIREMENTS.items():",
+              "    found, version = installed(name)",
+              "    if version != pin.split(\"+\")[0]:",
+              "        missing.append(f\"{found}=={pin}\")  # the pinned version of what is there",
+              "if missing:",
+              "    print(\"installing:\", *missing)",
+              "    %pip install --quiet {\" \".join(missing)}",
+              "    print(\"installed; if an import below fails, restart the kernel and run the notebook again\")",
+              "else:",
+              "    print(\"all present:\", *(f\"{name}=={pin}\" for name, pin in REQUIREMENTS.items()))"]
+    return "\n".join(lines)
+
+
+def helper_modules(notebook: nbformat.NotebookNode) -> list[str]:
+    """The book's helper modules (keys of :data:`HELPERS`) that the notebook imports."""
+    imported = set(imported_modules(notebook))
+    return [name for name in HELPERS if name in imported]
+
+
+def helpers_cell(modules: list[str]) -> str:
+    """The source of the helpers cell: each module's source, registered under its name."""
+    lines = ["# The book's helper modules, copied into this notebook by the book's build so that it runs",
+             "# without the book's repository; each is registered as a module of its own, so that its names",
+             "# (numpy as np, for instance) do not replace the notebook's.",
+             "import sys",
+             "import types",
+             "",
+             "",
+             "def register_module(name, source):",
+             "    \"\"\"Run source as the module called name and make it importable.\"\"\"",
+             "    module = types.ModuleType(name)",
+             "    module.__file__ = f\"<{name}>\"",
+             "    sys.modules[name] = module",
+             "    parent, _, child = name.rpartition(\".\")",
+             "    if parent:",
+             "        setattr(sys.modules[parent], child, module)",
+             "    exec(compile(source, module.__file__, \"exec\"), module.__dict__)",
+             "    return module",
+             "",
+             "",
+             "register_module(\"tabbook\", \"\").__path__ = []",
+             ]
+    for name in modules:
+        source = HELPERS[name].read_text()
+        if "'''" in source or source.rstrip().endswith("\\"):
+            raise BuildError(f"{HELPERS[name]}: cannot be inlined in a notebook: it contains ''' or ends "
+                             f"in a backslash; use \"\"\" strings")
+        lines += ["", f"register_module({name!r}, r'''", source.rstrip("\n"), "''')"]
+    return "\n".join(lines)
+
+
+def add_setup_cells(notebook: nbformat.NotebookNode, framework: Framework, chapter_name: str) -> None:
+    """Put the requirements cell and, where the notebook imports a helper, the helpers cell at
+    the top of ``notebook`` (in place). Both carry ``metadata.tabbook.generated`` and the tag
+    ``remove-cell``.
+
+    Raises:
+        BuildError: an import is not pinned in the framework's lock, or a helper cannot be inlined.
+    """
+    cells = [_generated(requirements_cell(notebook, framework), REQUIREMENTS_ID, chapter_name)]
+    modules = helper_modules(notebook)
+    if modules:
+        cells.append(_generated(helpers_cell(modules), HELPERS_ID, chapter_name))
+    notebook.cells[:0] = cells
+
+
+def _generated(source: str, kind: str, chapter_name: str) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_code_cell(source, metadata={"tabbook": {"generated": kind}, "tags": ["remove-cell"]})
+    cell["id"] = f"{chapter_name[:50]}-{kind}"
+    return cell
+
+
+def python_files() -> list[Path]:
+    """The helper files whose content goes into notebooks (part of every execution key)."""
+    return list(HELPERS.values())

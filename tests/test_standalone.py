@@ -1,0 +1,124 @@
+"""Notebooks that run on their own: the generated setup cells, and every notebook under tabs/ run
+as a reader runs it (a copy in an empty folder, a kernel of the framework's environment with no
+PYTHONPATH and no checkout on sys.path, MNIST from TABBOOK_MNIST_DIR)."""
+from __future__ import annotations
+
+import ast
+import collections
+import json
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from tabbook import envs, standalone
+from tabbook.convert import to_notebook
+from tabbook.errors import BuildError
+from tabbook.frameworks import NAMES, NOTEBOOKS, ROOT, get
+from tabbook.source import find_chapters, read_chapter
+
+from .conftest import FOUR, cell, chapter_text
+
+CHAPTERS = [read_chapter(path) for path in find_chapters(NOTEBOOKS)]
+NOTEBOOK_CASES = [(chapter, name) for chapter in CHAPTERS for name in chapter.frameworks]
+
+
+def requirements_of(notebook) -> dict[str, str]:
+    """REQUIREMENTS as the generated first cell states it."""
+    first = notebook.cells[0]
+    assert first.metadata.tabbook.generated == "requirements"
+    tree = ast.parse("\n".join(line for line in first.source.splitlines() if not line.lstrip().startswith("%")))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and node.targets[0].id == "REQUIREMENTS":
+            return ast.literal_eval(node.value)
+    raise AssertionError("no REQUIREMENTS in the first cell")
+
+
+@pytest.mark.parametrize("chapter, framework", NOTEBOOK_CASES, ids=[f"{c.name}-{f}" for c, f in NOTEBOOK_CASES])
+def test_the_install_cell_pins_exactly_the_imported_packages_at_the_lock(chapter, framework):
+    notebook = to_notebook(chapter, framework)
+    stated = requirements_of(notebook)
+    # Independently of tabbook.standalone's table: ask the framework's environment which
+    # distributions provide the modules the notebook's cells import.
+    modules = sorted({name.split(".")[0] for name in standalone.imported_modules(notebook)} - {"tabbook"})
+    script = ("import importlib.metadata, json, sys\n"
+              "provided = importlib.metadata.packages_distributions()\n"
+              "print(json.dumps({m: provided.get(m, []) for m in sys.argv[1:] if m not in sys.stdlib_module_names}))")
+    found = json.loads(subprocess.run([str(envs.env_python(get(framework))), "-c", script, *modules],
+                                      check=True, capture_output=True, text=True).stdout)
+    lock = standalone.lock_pins(get(framework))
+    expected = {}
+    for module, distributions in found.items():
+        pinned = [standalone.normalise(d) for d in distributions if standalone.normalise(d) in lock]
+        assert len(pinned) == 1, f"{module} is provided by {distributions}, pinned: {pinned}"
+        expected[pinned[0]] = lock[pinned[0]]
+    assert stated == expected
+
+
+def test_an_import_the_lock_does_not_pin_is_a_clear_error(write_chapter):
+    chapter = read_chapter(write_chapter(chapter_text(cell("[pytorch]", "import requests_oauthlib"), *FOUR)))
+    with pytest.raises(BuildError, match=r"imports 'requests_oauthlib', which is not pinned in "
+                                         r"tabs/pytorch/requirements.txt; add it to requirements.in"):
+        to_notebook(chapter, "pytorch")
+
+
+def test_standard_library_and_magics_need_no_pin_and_helpers_are_inlined_only_when_imported(write_chapter):
+    chapter = read_chapter(write_chapter(chapter_text(
+        cell("[all]", "%matplotlib inline\nimport os.path, json\nfrom collections import Counter"), *FOUR)))
+    notebook = to_notebook(chapter, "pytorch")
+    assert requirements_of(notebook) == {}
+    assert [c.metadata.tabbook.get("generated") for c in notebook.cells[:2]] == ["requirements", None]
+    chapter = read_chapter(write_chapter(chapter_text(cell("[all]", "from tabbook.data import load_mnist"), *FOUR)))
+    notebook = to_notebook(chapter, "mxnet")
+    assert [c.metadata.tabbook.get("generated") for c in notebook.cells[:2]] == ["requirements", "helpers"]
+    assert "tabbook.data" in notebook.cells[1].source and "tabbook.record" not in notebook.cells[1].source
+
+
+def test_the_mxnet_cell_stops_with_a_message_on_a_newer_python(write_chapter):
+    chapter = read_chapter(write_chapter(chapter_text(*FOUR)))
+    source = to_notebook(chapter, "mxnet").cells[0].source
+    namespace = {"__name__": "cell"}
+    fake_sys = type(sys)("sys")
+    fake_sys.version_info = collections.namedtuple("version_info", "major minor micro releaselevel serial")(
+        3, 12, 0, "final", 0)
+    code = source.replace("import sys\n", "", 1).split("REQUIREMENTS = {")[0]
+    with pytest.raises(RuntimeError, match=r"MXNet 1.9.1 has no wheel for Python 3.12 or later, and this kernel "
+                                           r"runs Python 3.12: run this notebook in a Python 3.11 kernel"):
+        exec(code, dict(namespace, sys=fake_sys))
+
+
+def reader_kernel(tmp_path, framework: str) -> str:
+    """A kernelspec, in a folder of its own on JUPYTER_PATH, that starts the framework
+    environment's Python with PYTHONPATH removed: nothing of this checkout is importable."""
+    name = f"reader-{framework}"
+    folder = tmp_path / "jupyter" / "kernels" / name
+    folder.mkdir(parents=True)
+    (folder / "kernel.json").write_text(json.dumps({
+        "argv": ["/usr/bin/env", "-u", "PYTHONPATH", str(envs.env_python(get(framework))),
+                 "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": f"reader {framework}", "language": "python"}))
+    return name
+
+
+@pytest.mark.parametrize("chapter, framework", NOTEBOOK_CASES, ids=[f"{c.name}-{f}" for c, f in NOTEBOOK_CASES])
+def test_a_notebook_runs_on_its_own_from_an_empty_folder(chapter, framework, tmp_path, monkeypatch):
+    envs.check_env(get(framework))
+    folder = tmp_path / "reader"
+    folder.mkdir()
+    copy = folder / f"{chapter.name}.ipynb"
+    shutil.copy(get(framework).tab_dir / f"{chapter.name}.ipynb", copy)
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    kernel = reader_kernel(tmp_path, framework)
+    notebook = nbformat.read(copy, as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell(
+        "import os, sys\n"
+        f"checkout = {str(ROOT)!r}\n"
+        "assert not any(os.path.realpath(p or os.getcwd()).startswith(checkout) for p in sys.path), sys.path\n"
+        "assert os.getcwd() != checkout and not os.getcwd().startswith(checkout + os.sep)\n"
+        "assert 'tabbook' not in sys.modules or sys.modules['tabbook'].__file__ == '<tabbook>'"))
+    NotebookClient(notebook, kernel_name=kernel, timeout=900,
+                   resources={"metadata": {"path": str(folder)}}).execute()
+    assert sorted(path.name for path in folder.iterdir()) == [copy.name]  # it wrote nothing beside itself
