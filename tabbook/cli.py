@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from . import check as check_module
+from . import claims as claims_module
 from . import convert as convert_module
 from . import envs
 from . import execute as execute_module
@@ -112,6 +113,19 @@ def _parser() -> argparse.ArgumentParser:
                      help="epochs profiled, after a warm-up epoch (default: 2)")
     sub.set_defaults(func=cmd_bench)
 
+    sub = commands.add_parser("claims", help="mutation tests of the chapters' asserts: coverage of "
+                                              "notebooks/<chapter>.claims.yml; --run executes the mutations")
+    sub.add_argument("chapters", nargs="*", metavar="CHAPTER",
+                     help="chapter names (file stems under notebooks/); default: all")
+    frameworks_arg(sub, "check")
+    sub.add_argument("--run", action="store_true",
+                     help="execute every mutation up to its assert, which must fail there")
+    sub.add_argument("-j", "--jobs", type=int, default=claims_module.DEFAULT_JOBS,
+                     help="mutations executed at once, one kernel each (default: %(default)s)")
+    sub.add_argument("--timeout", type=int, default=execute_module.DEFAULT_TIMEOUT,
+                     help="seconds a cell may run before it fails (default: %(default)s)")
+    sub.set_defaults(func=cmd_claims)
+
     sub = commands.add_parser("lock", help="re-resolve tabs/<framework>/requirements.in into requirements.txt")
     sub.add_argument("names", nargs="+", choices=NAMES, metavar="FRAMEWORK")
     sub.set_defaults(func=cmd_lock)
@@ -123,7 +137,23 @@ def cmd_all(args) -> int:
     cmd_env(argparse.Namespace(names=args.frameworks or [], force=False))
     cmd_convert(argparse.Namespace(chapters=args.chapters))
     status = cmd_execute(args)
+    _print_coverage(args.chapters, args.frameworks)
     return cmd_html(args) or status
+
+
+def _print_coverage(names: list[str], frameworks: list[str] | None) -> None:
+    """Print the claims coverage table (static, no kernel); a bad claims file is reported, not raised."""
+    try:
+        chapters = _chapters(names)
+        coverages = [claims_module.coverage(chapter, claims_module.load_claims(chapter), frameworks)
+                     for chapter in chapters]
+    except SourceError as error:
+        print(f"claims: error: {error}", file=sys.stderr)
+        return
+    print(claims_module.coverage_table(coverages))
+    uncovered = sum(cover.count(name, "uncovered") for cover in coverages for name in cover.frameworks)
+    if uncovered:
+        print(f"claims: {uncovered} assert(s) without a mutation; python build.py claims lists them")
 
 
 def cmd_html(args) -> int:
@@ -219,6 +249,41 @@ def cmd_bench(args) -> int:
     bench.run(chapter, args.frameworks or NAMES, args.epochs, args.naive_epochs, args.batch_size, log=_log,
               repeats=args.repeats, profile=args.profile, profile_epochs=args.profile_epochs)
     return 0
+
+
+def cmd_claims(args) -> int:
+    """Coverage of the chapters' claims files; with --run, execute every mutation too."""
+    chapters = _chapters(args.chapters)
+    loaded = [(chapter, claims_module.load_claims(chapter)) for chapter in chapters]
+    coverages = [claims_module.coverage(chapter, claims, args.frameworks) for chapter, claims in loaded]
+    print(claims_module.coverage_table(coverages))
+    lists = claims_module.coverage_lists(coverages)
+    if lists:
+        print("\n" + lists)
+    uncovered = sum(cover.count(name, "uncovered") for cover in coverages for name in cover.frameworks)
+    failed = []
+    if args.run:
+        frameworks = sorted({name for cover in coverages for name in cover.frameworks}, key=NAMES.index)
+        cmd_env(argparse.Namespace(names=frameworks, force=False))
+        for name in frameworks:
+            envs.check_env(get(name))
+        start = time.perf_counter()
+        for chapter, claims in loaded:
+            outcomes = claims_module.run_all(chapter, claims, args.frameworks, jobs=args.jobs, timeout=args.timeout,
+                                             log=lambda outcome: _log(claims_module.outcome_line(outcome)))
+            not_killed = [outcome for outcome in outcomes if outcome.status != "killed"]
+            _log(f"{chapter.name}: {len(outcomes) - len(not_killed)} of {len(outcomes)} mutation(s) killed")
+            failed += [(claims.path, outcome) for outcome in not_killed]
+        _log(f"claims: mutations ran in {time.perf_counter() - start:.1f} s")
+        for path, outcome in failed:
+            print(claims_module.outcome_report(outcome, path), file=sys.stderr)
+    if uncovered:
+        print(f"claims: {uncovered} assert(s) are uncovered: give each a mutation, or list it under 'unmutated'",
+              file=sys.stderr)
+    if failed:
+        print(f"claims: {len(failed)} mutation(s) survived or broke: their asserts are not shown to fail",
+              file=sys.stderr)
+    return 1 if uncovered or failed else 0
 
 
 def cmd_lock(args) -> int:
