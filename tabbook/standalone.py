@@ -188,19 +188,20 @@ def helpers_cell(modules: list[str]) -> str:
              "import types",
              "",
              "",
-             "def register_module(name, source):",
+             "def register_module(name, source, package=False):",
              "    \"\"\"Run source as the module called name and make it importable.\"\"\"",
              "    module = types.ModuleType(name)",
              "    module.__file__ = f\"<{name}>\"",
+             "    if package:",
+             "        module.__path__ = []",
              "    sys.modules[name] = module",
              "    parent, _, child = name.rpartition(\".\")",
              "    if parent:",
              "        setattr(sys.modules[parent], child, module)",
              "    exec(compile(source, module.__file__, \"exec\"), module.__dict__)",
-             "    return module",
              "",
              "",
-             "register_module(\"tabbook\", \"\").__path__ = []",
+             "register_module(\"tabbook\", \"\", package=True)",
              ]
     for name in modules:
         source = HELPERS[name].read_text()
