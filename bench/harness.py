@@ -76,8 +76,8 @@ def sampled(path):
 
 def profile_custom():
     """Train the custom network again, for a warm-up epoch and then BENCH["profile_epochs"] epochs
-    under py-spy or, where the framework's file defines operator_profile (its training loop runs
-    inside a compiled graph, one Python line), under the framework's own profiler alone."""
+    under py-spy or, where the framework's file defines operator_profile (its training step runs
+    as one compiled graph), under the framework's own profiler alone."""
     folder = BENCH["profile"]
     os.makedirs(folder, exist_ok=True)
     make_net, train_iter, _, options = VARIANTS["custom"]

@@ -1,4 +1,4 @@
-# MindSpore: graph mode with dataset sinking for the custom and the built-in nn.Dense layer,
+# MindSpore: graph mode, as the notebook trains, for the custom and the built-in nn.Dense layer,
 # and PyNative mode (the naive path). Each variant sets the mode it needs.
 def set_weights(net):
     for param, array in zip(net.trainable_params(), WEIGHTS):
@@ -6,16 +6,16 @@ def set_weights(net):
     return net
 
 
-def builtin_net():
-    return nn.SequentialCell(nn.Dense(784, 128, activation="relu"), nn.Dense(128, 64, activation="relu"),
-                             nn.Dense(64, 10))
-
-
 def in_mode(mode, make_net):
     def make():
         ms.set_context(mode=mode)
         return set_weights(make_net())
     return make
+
+
+def builtin_net():
+    return nn.SequentialCell(nn.Dense(784, 128, activation="relu"), nn.Dense(128, 64, activation="relu"),
+                             nn.Dense(64, 10))
 
 
 @contextlib.contextmanager
@@ -33,8 +33,7 @@ def fixed_order():
 
 
 def batches():
-    """A new data set for each run (MindSpore binds a data set to the first Model that trains on
-    it), built like the notebook's, with the benchmark's fixed order."""
+    """A new data set for each run, built like the notebook's, with the benchmark's fixed order."""
     return ds.GeneratorDataset(fixed_order, column_names=["image", "label"])
 VARIANTS = {
     "custom": (in_mode(ms.GRAPH_MODE, get_net), batches, BENCH["epochs"], {}),

@@ -10,7 +10,7 @@ def set_weights(net):
 
 def custom_net(hybridize=True):
     net = get_net()
-    net.initialize(init.Xavier(), ctx=device, force_reinit=True)
+    net.initialize(ctx=device)
     net(np.zeros((1, 784), ctx=device))  # infer the deferred shapes before loading the weights
     set_weights(net)
     if hybridize:

@@ -216,6 +216,14 @@ def _cells(path: Path, nb_cells, lines: list[str], code_lines: list[int], body_s
         if shared and frameworks:
             raise SourceError(path, line, f"the cell is tagged both '{ALL_TAG}' and {', '.join(frameworks)}",
                               f"keep either '{ALL_TAG}' or the framework tags")
+        if nb_cell.cell_type == "markdown" and frameworks:
+            heading = _heading(nb_cell.source)
+            if heading is not None:
+                raise SourceError(
+                    path, _find_line(lines, heading, line - 1),
+                    f"a heading in prose for {', '.join(frameworks)} only: the book puts that prose in a "
+                    f"tab, where a section cannot start, and the other frameworks' notebooks lose it",
+                    "put a line '+++' before the heading, so that it starts a shared Markdown cell")
         cells.append(Cell(
             kind=nb_cell.cell_type,
             source=nb_cell.source,
@@ -225,6 +233,18 @@ def _cells(path: Path, nb_cells, lines: list[str], code_lines: list[int], body_s
             line=line,
         ))
     return cells
+
+
+def _heading(source: str) -> str | None:
+    """The first Markdown heading line (``# ...`` to ``###### ...``) of ``source`` outside code
+    fences, or None."""
+    fenced = False
+    for text in source.splitlines():
+        if _FENCE.match(text):
+            fenced = not fenced
+        elif not fenced and re.match(r"^ {0,3}#{1,6}(\s|$)", text):
+            return text
+    return None
 
 
 def _find_line(lines: list[str], source: str, start: int) -> int:

@@ -35,6 +35,18 @@ def test_untagged_prose_is_shared_and_tagged_prose_is_not(write_chapter):
     assert prose[-1].frameworks == ("tensorflow",) and not prose[-1].shared
 
 
+def test_a_heading_in_framework_only_prose_is_an_error_at_its_line(write_chapter):
+    text = chapter_text(*FOUR) + '\n+++ {"tags": ["mxnet"]}\n\nMXNet only.\n\n## Next section\n\nShared?\n'
+    path = write_chapter(text)
+    line = text.splitlines().index("## Next section") + 1
+    assert error_of(path) == (
+        f"{path}:{line}: a heading in prose for mxnet only: the book puts that prose in a tab, where a "
+        "section cannot start, and the other frameworks' notebooks lose it\n"
+        "  hint: put a line '+++' before the heading, so that it starts a shared Markdown cell")
+    fenced = chapter_text(*FOUR) + '\n+++ {"tags": ["mxnet"]}\n\n```python\n# a comment, not a heading\n```\n'
+    assert read_chapter(write_chapter(fenced)).cells[-1].frameworks == ("mxnet",)
+
+
 def test_nbval_tags_are_kept_apart_from_frameworks(write_chapter):
     path = write_chapter(chapter_text(cell("[pytorch, nbval-ignore-output]", "t = 1"), *FOUR))
     first = [c for c in read_chapter(path).cells if c.kind == "code"][0]
