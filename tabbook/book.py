@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import re
 import runpy
+import urllib.parse
 import shutil
 import time
 from pathlib import Path
@@ -87,8 +88,8 @@ def index_page(chapters: list[Chapter]) -> str:
     """The book's front page: what the book is, how to pick a framework, the table of contents."""
     tabs = []
     for name in NAMES:
-        pins = [line for line in get(name).requirements.read_text().splitlines()
-                if line.split("==")[0].lower().replace("_", "-") in _MAIN_PACKAGES[name]]
+        pins = [f"{package}=={version}" for package, version in standalone.lock_pins(get(name)).items()
+                if package in _MAIN_PACKAGES[name]]
         body = (f"The {get(name).title} notebooks run in their own environment, pinned in "
                 f"`tabs/{name}/requirements.txt`:\n\n```text\n" + "\n".join(pins) + "\n```\n\n"
                 f"Each notebook's first cell installs them where they are missing. In a checkout of "
@@ -121,7 +122,7 @@ def chapter_page(chapter: Chapter, notebooks: dict[str, nbformat.NotebookNode], 
             run.clear()
 
     for item in merge(notebooks):
-        source = chapter.cells[item.index]
+        source = _source_cell(chapter, item)
         rendered = {name: _render_cell(cell, chapter, name, item.index, source_dir)
                     for name, cell in item.cells.items()}
         solution = SOLUTION_TAG in source.tags
@@ -135,6 +136,22 @@ def chapter_page(chapter: Chapter, notebooks: dict[str, nbformat.NotebookNode], 
             run.append(item)
     close_run()
     return "\n\n".join(_collapse_solutions(parts)) + "\n"
+
+
+def _source_cell(chapter: Chapter, item: MergedCell):
+    """The chapter cell that ``item`` was made from.
+
+    Raises:
+        BuildError: a notebook's cell is not that cell of the chapter as it is now (the source
+            changed since the notebook was executed), which would misplace cells on the page.
+    """
+    cell = chapter.cells[item.index] if item.index < len(chapter.cells) else None
+    for framework, made in item.cells.items():
+        if cell is None or made.source != cell.source or framework not in cell.frameworks:
+            raise BuildError(f"tabs/{framework}/{chapter.name}.ipynb no longer matches {chapter.path.name} "
+                             f"(its cell from chapter cell {item.index + 1} differs): execute it again with: "
+                             f"python build.py execute {chapter.name}")
+    return cell
 
 
 def _collapse_solutions(parts: list[tuple[bool, str]]) -> list[str]:
@@ -193,18 +210,22 @@ def _with_downloads(text: str, chapter: Chapter) -> str:
 def repository_settings() -> tuple[str, str]:
     """The repository URL and branch set in the book's configuration (``book/conf.py``)."""
     conf = runpy.run_path(str(CONF_DIR / "conf.py"))
-    return conf.get("tabbook_repository") or "", conf.get("tabbook_branch") or "main"
+    repository = (conf.get("tabbook_repository") or "").strip()
+    if repository and not re.fullmatch(r"https://[^\s\"'<>]+", repository):
+        raise BuildError(f"book/conf.py: the repository URL {repository!r} is not an https:// address; "
+                         "set tabbook_repository (or TABBOOK_REPOSITORY) to the repository's web address, or empty")
+    return repository, conf.get("tabbook_branch") or "main"
 
 
 def hosted_links(repository: str, branch: str, path: str) -> list[tuple[str, str]]:
     """("Open in Colab", url) for the notebook at ``path`` of a GitHub ``repository`` on
     ``branch``; none for another host or an empty URL. (Binder would need one environment for
     the whole repository, where the book has four.)"""
-    match = re.fullmatch(r"https://github\.com/([^/\s]+)/([^/\s]+?)(?:\.git)?/?", repository.strip())
+    match = re.fullmatch(r"https://github\.com/([\w.-]+)/([\w.-]+?)(?:\.git)?/?", repository.strip())
     if not match:
         return []
     owner, name = match.groups()
-    blob = f"github/{owner}/{name}/blob/{branch}/{path}"
+    blob = f"github/{owner}/{name}/blob/{urllib.parse.quote(branch, safe='/')}/{path}"
     return [("Open in Colab", f"https://colab.research.google.com/{blob}")]
 
 

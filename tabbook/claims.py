@@ -75,6 +75,8 @@ _MUTATION_KEYS = ("claim", "frameworks", "replace", "fails", "run", "skip")
 _UNMUTATED_KEYS = ("assert", "frameworks", "why")
 _MAGIC = re.compile(r"^\s*[%!]")
 _CELL_LINE = re.compile(r"Cell In\[(\d+)\], line (\d+)")
+#: The header of each frame in an IPython traceback: a cell's (its execution count) or a file's ('').
+_FRAME = re.compile(r"^\s*(?:Cell In\[(\d+)\], line \d+|File [^\n]*?:\d+)", re.M)
 _ESCAPE_HINT = ("the old text holds a backslash and 'n', not a line break: YAML reads escapes such as \\n "
                 "only in double quotes")
 
@@ -211,6 +213,9 @@ def _compose(path: Path) -> yaml.Node | None:
                           "the claims file is YAML: see the format in tabbook/claims.py or the README") from None
     except yaml.YAMLError as error:
         raise SourceError(path, None, f"malformed YAML: {error}", "the claims file is YAML") from None
+    except RecursionError:
+        raise SourceError(path, None, "malformed YAML: nested too deeply to read",
+                          "the claims file is a mapping of short lists: see the format in the README") from None
 
 
 def _line(node: yaml.Node) -> int:
@@ -631,10 +636,14 @@ def _judge(notebook, indices: list[int], running: list[int], failure: str, targe
     if error is None:
         return "survived", (f"the target cell ran without error: the assert at {target.where()} held under "
                             f"the mutation:\n    {target.text}")
-    # IPython names each frame of a cell "Cell In[<execution count>], line <n>": the last is the
-    # innermost frame in the target cell.
+    # IPython names each frame of a cell "Cell In[<execution count>], line <n>", and a frame of a
+    # file "File <path>:<n>": the assert must fail in the innermost frame, the target cell's own
+    # (an AssertionError raised in a function that the assert's line calls does not count).
     lines = [int(line) for count, line in _CELL_LINE.findall(traceback) if int(count) == cell.get("execution_count")]
-    if error["ename"] == "AssertionError" and lines and target.line <= lines[-1] <= target.end_line:
+    frames = _FRAME.findall(traceback)
+    innermost_is_target = bool(frames) and frames[-1][0] == str(cell.get("execution_count"))
+    if (error["ename"] == "AssertionError" and lines and innermost_is_target
+            and target.line <= lines[-1] <= target.end_line):
         return "killed", ""
     place = f"line {lines[-1]} of the cell" if lines else "an unknown line"
     return "broken", (f"{where} raised {error['ename']} at {place}, not at the target assert "

@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
         frameworks_arg(sub, "execute")
         sub.add_argument("--force", action="store_true",
                          help="execute even notebooks whose code, lock and helpers did not change")
-        sub.add_argument("--timeout", type=int, default=execute_module.DEFAULT_TIMEOUT,
+        sub.add_argument("--timeout", type=_positive, default=execute_module.DEFAULT_TIMEOUT,
                          help="seconds a cell may run before it fails (default: %(default)s)")
         sub.add_argument("-j", "--jobs", type=int, default=DEFAULT_JOBS,
                          help="notebooks executed at once (default: %(default)s; see README)")
@@ -122,7 +122,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="execute every mutation up to its assert, which must fail there")
     sub.add_argument("-j", "--jobs", type=int, default=claims_module.DEFAULT_JOBS,
                      help="mutations executed at once, one kernel each (default: %(default)s)")
-    sub.add_argument("--timeout", type=int, default=execute_module.DEFAULT_TIMEOUT,
+    sub.add_argument("--timeout", type=_positive, default=execute_module.DEFAULT_TIMEOUT,
                      help="seconds a cell may run before it fails (default: %(default)s)")
     sub.set_defaults(func=cmd_claims)
 
@@ -315,6 +315,17 @@ def _chapters(names: list[str]) -> list[Chapter]:
             raise BuildError(f"no chapter named {', '.join(unknown)}; chapters: {', '.join(known)}")
         paths = [known[name] for name in names]
     return [read_chapter(path) for path in paths]
+
+
+def _positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (nbclient reads 0 or less as no limit)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
+    return value
 
 
 def _log(message: str) -> None:

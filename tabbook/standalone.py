@@ -56,13 +56,13 @@ def lock_pins(framework: Framework) -> dict[str, str]:
     """The lock's pins as {normalised distribution name: version} (PEP 503 names).
 
     Raises:
-        BuildError: the lock file is missing.
+        BuildError: the lock file is missing or not text.
     """
     try:
-        text = framework.requirements.read_text()
-    except OSError as error:
+        text = framework.requirements.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
         raise BuildError(f"{framework.requirements}: cannot read the lock ({error}); "
-                         f"make it with: python build.py lock {framework.name}") from None
+                         f"make it again with: python build.py lock {framework.name}") from None
     pins = {}
     for line in text.splitlines():
         match = _REQUIREMENT.match(line.strip())

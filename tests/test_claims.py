@@ -353,6 +353,12 @@ OUTCOMES = """
         replace: [["total = 1 + 1", "total = 1 + 3"]]
         fails: "total == 2"
         run: ["raise RuntimeError('slow training')"]
+      - claim: an assert inside a function the target calls
+        frameworks: [pytorch]
+        replace:
+          - ["assert ys == [-1, 0, 1]", "assert check(ys) == [-1, 0, 1]"]
+          - ["return [x - m for x in xs]", "return [x - m for x in xs]\n\ndef check(ys):\n    assert False"]
+        fails: "ys == [-1, 0, 1]"
       - claim: one plus one is two, center's assert skipped
         frameworks: [pytorch]
         replace: [["return [x - m for x in xs]", "return xs"], ["total = 1 + 1", "total = 1 + 2"]]
@@ -407,6 +413,13 @@ def test_a_mutation_whose_target_raises_another_exception_is_broken(outcomes, ou
     number = index_of(outcome_chapter, USE) + 1
     assert broken.report.startswith(f"cell {number} (source {broken.target.source}:{USE_LINE}) raised ZeroDivisionError at "
                                     "line 1 of the cell, not at the target assert (lines 2-2)")
+
+
+def test_an_assertion_error_raised_in_a_called_function_is_not_a_kill(outcomes):
+    # The target assert's line calls a function whose own assert fails: the claim's assert never
+    # ran, so the mutation proves nothing about it.
+    broken = outcomes["an assert inside a function the target calls"]
+    assert broken.status == "broken" and "not at the target assert" in broken.report
 
 
 def test_a_skipped_cell_is_not_run_unless_the_mutation_runs_it(outcomes):

@@ -109,3 +109,46 @@ def test_a_broken_environment_says_how_to_recreate_it(tmp_path, monkeypatch):
         envs.check_env(get("mxnet"))
     assert str(info.value) == (f"mxnet: the environment {folder} is broken (ModuleNotFoundError: No module "
                                "named mxnet); recreate it with: python build.py env --force mxnet")
+
+
+def test_the_book_refuses_notebooks_that_no_longer_match_their_source(book, tmp_path):
+    from tabbook import book as book_module
+    from tabbook.convert import to_notebook, write_notebook
+    from tabbook.source import read_chapter
+
+    chapters, tabs = book
+    path = chapters / "chap.md"
+
+    def executed_from(text):
+        path.write_text(text)
+        for name in NAMES:
+            write_notebook(to_notebook(read_chapter(path), name), tabs / name / "chap.ipynb")
+
+    # A shared paragraph added before the code: every notebook's cell indices are now off by one.
+    executed_from(chapter_text(*FOUR))
+    path.write_text(chapter_text(*FOUR).replace("Some prose.\n", "Some prose.\n\n+++\n\nA new paragraph.\n", 1))
+    with pytest.raises(BuildError, match=r"tabs/mxnet/chap.ipynb no longer matches chap.md \(its cell from chapter "
+                                         r"cell 2 differs\): execute it again with: python build.py execute chap"):
+        book_module.write_sources([read_chapter(path)], tabs, tmp_path / "src")
+    # A shorter source: the notebooks hold a cell the chapter no longer has.
+    executed_from(chapter_text(*FOUR, cell("[all]", "z = 0")))
+    path.write_text(chapter_text(*FOUR))
+    with pytest.raises(BuildError, match=r"no longer matches chap.md \(its cell from chapter cell 6 differs\)"):
+        book_module.write_sources([read_chapter(path)], tabs, tmp_path / "src")
+
+
+def test_a_corrupt_lock_is_a_clear_error(book, capsys):
+    chapters, tabs = book
+    (chapters / "chap.md").write_text(chapter_text(*FOUR))
+    (tabs / "pytorch" / "requirements.txt").write_bytes(b"\xff\xfe torch==\x00\x81")
+    assert cli.main(["convert"]) == 1
+    err = capsys.readouterr().err
+    assert "tabs/pytorch/requirements.txt: cannot read the lock" in err
+    assert "make it again with: python build.py lock pytorch" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "ten"])
+def test_a_timeout_below_one_second_is_a_usage_error(capsys, value):
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["claims", "--run", "--timeout", value])
+    assert stopped.value.code == 2 and "--timeout" in capsys.readouterr().err
