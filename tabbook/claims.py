@@ -641,7 +641,7 @@ def _judge(notebook, indices: list[int], running: list[int], failure: str, targe
     # (an AssertionError raised in a function that the assert's line calls does not count).
     lines = [int(line) for count, line in _CELL_LINE.findall(traceback) if int(count) == cell.get("execution_count")]
     frames = _FRAME.findall(traceback)
-    innermost_is_target = bool(frames) and frames[-1][0] == str(cell.get("execution_count"))
+    innermost_is_target = bool(frames) and frames[-1] == str(cell.get("execution_count"))
     if (error["ename"] == "AssertionError" and lines and innermost_is_target
             and target.line <= lines[-1] <= target.end_line):
         return "killed", ""
