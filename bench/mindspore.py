@@ -1,5 +1,10 @@
 # MindSpore: graph mode, as the notebook trains, for the custom and the built-in nn.Dense layer,
 # and PyNative mode (the naive path). Each variant sets the mode it needs.
+NOTE = ("the chapter's MyDense computes ops.matmul and an addition, as the chapter teaches; nn.Dense calls "
+        "the MatMul primitive and BiasAdd, whose gradients need no Transpose operators (an operator profile, "
+        "build.py bench --profile -f mindspore, shows the Transposes in the custom layer's graph)")
+
+
 def set_weights(net):
     for param, array in zip(net.trainable_params(), WEIGHTS):
         param.set_data(Tensor(matching(array, param.shape)))
