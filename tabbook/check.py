@@ -11,7 +11,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import convert, execute
+from . import convert, execute, standalone
 from .errors import SourceError, display_path
 from .frameworks import NAMES, get
 from .source import find_chapters, read_chapter
@@ -62,7 +62,7 @@ def _notebook_problems(chapter, framework: str, target: Path) -> list[str]:
     stored = nbformat.read(target, as_version=4)
     if convert.code_fingerprint(stored) != convert.code_fingerprint(fresh):
         where = _first_difference(fresh, stored)
-        if isinstance(where, str) and not where.isdigit() and where != "?":
+        if where in (standalone.REQUIREMENTS_ID, standalone.HELPERS_ID):
             return [f"{display_path(target)}: its generated {where} cell is out of date (the framework's lock "
                     f"or the book's helper modules changed); {rebuild}"]
         return [f"{display_path(target)}: does not match {display_path(chapter.path)} (first difference near "

@@ -27,7 +27,6 @@ from __future__ import annotations
 import ast
 import re
 import sys
-from pathlib import Path
 
 import nbformat
 
@@ -231,8 +230,3 @@ def _generated(source: str, kind: str, chapter_name: str) -> nbformat.NotebookNo
     cell = nbformat.v4.new_code_cell(source, metadata={"tabbook": {"generated": kind}, "tags": ["remove-cell"]})
     cell["id"] = f"{chapter_name[:50]}-{kind}"
     return cell
-
-
-def python_files() -> list[Path]:
-    """The helper files whose content goes into notebooks (part of every execution key)."""
-    return list(HELPERS.values())
