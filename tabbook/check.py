@@ -46,6 +46,11 @@ def problems(chapters_dir: Path) -> list[str]:
                                  f"({chapter.omitted[name]}); delete this notebook")
                 continue
             found.extend(_notebook_problems(chapter, name, target))
+    sources = {path.with_suffix("") for path in paths}
+    for claims in sorted(chapters_dir.rglob("*.claims.yml")):
+        if claims.with_name(claims.name[: -len(".claims.yml")]) not in sources:
+            found.append(f"{display_path(claims)}: no chapter {claims.name[: -len('.claims.yml')]}.md beside it, "
+                         f"so its mutations never run; rename it after its chapter, or delete it")
     for name in NAMES:
         for stray in sorted(get(name).tab_dir.glob("*.ipynb")):
             if stray not in expected:

@@ -52,3 +52,12 @@ def test_a_malformed_source_is_reported_not_raised(tmp_path):
     source.write_text(source.read_text().replace(":tags: [pytorch]", ":tags: [pytroch]", 1))
     found = check.problems(source.parent)
     assert len(found) == 1 and "unknown tag 'pytroch'" in found[0]
+
+
+def test_a_claims_file_without_its_chapter_is_reported(tmp_path):
+    source = copy_chapters(tmp_path)
+    (source.parent / "custom_layers.claims.yml").write_text("mutations: []\n")
+    found = check.problems(source.parent)
+    assert len(found) == 1 and found[0].endswith(
+        "custom_layers.claims.yml: no chapter custom_layers.md beside it, so its mutations never run; "
+        "rename it after its chapter, or delete it")
