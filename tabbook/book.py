@@ -116,9 +116,11 @@ def chapter_page(chapter: Chapter, notebooks: dict[str, nbformat.NotebookNode], 
     parts: list[tuple[bool, str]] = []  # (is a solution, MyST text)
     run: list[MergedCell] = []
 
+    run_solution = False  # whether the cells in run are a solution's
+
     def close_run():
         if run:
-            parts.append((SOLUTION_TAG in chapter.cells[run[0].index].tags, _run_tabs(run, chapter, source_dir)))
+            parts.append((run_solution, _run_tabs(run, chapter, source_dir)))
             run.clear()
 
     for item in merge(notebooks):
@@ -126,7 +128,7 @@ def chapter_page(chapter: Chapter, notebooks: dict[str, nbformat.NotebookNode], 
         rendered = {name: _render_cell(cell, chapter, name, item.index, source_dir)
                     for name, cell in item.cells.items()}
         solution = SOLUTION_TAG in source.tags
-        if run and solution != (SOLUTION_TAG in chapter.cells[run[0].index].tags):
+        if run and solution != run_solution:
             close_run()
         if source.shared and len(set(rendered.values())) == 1:
             close_run()
@@ -134,6 +136,7 @@ def chapter_page(chapter: Chapter, notebooks: dict[str, nbformat.NotebookNode], 
             parts.append((solution, _with_downloads(text, chapter) if item.index == 0 else text))
         else:
             run.append(item)
+            run_solution = solution
     close_run()
     return "\n\n".join(_collapse_solutions(parts)) + "\n"
 

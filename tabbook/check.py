@@ -48,8 +48,9 @@ def problems(chapters_dir: Path) -> list[str]:
             found.extend(_notebook_problems(chapter, name, target))
     sources = {path.with_suffix("") for path in paths}
     for claims in sorted(chapters_dir.rglob("*.claims.yml")):
-        if claims.with_name(claims.name[: -len(".claims.yml")]) not in sources:
-            found.append(f"{display_path(claims)}: no chapter {claims.name[: -len('.claims.yml')]}.md beside it, "
+        chapter_name = claims.name.removesuffix(".claims.yml")
+        if claims.with_name(chapter_name) not in sources:
+            found.append(f"{display_path(claims)}: no chapter {chapter_name}.md beside it, "
                          f"so its mutations never run; rename it after its chapter, or delete it")
     for name in NAMES:
         for stray in sorted(get(name).tab_dir.glob("*.ipynb")):

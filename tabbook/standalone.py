@@ -27,6 +27,7 @@ from __future__ import annotations
 import ast
 import re
 import sys
+from pathlib import Path
 
 import nbformat
 
@@ -48,7 +49,7 @@ ALTERNATIVES = {"tensorflow-cpu": ("tensorflow",)}
 PYTHON_LIMITS = {"mxnet": ((3, 12), "MXNet 1.9.1 has no wheel for Python 3.12 or later")}
 
 REQUIREMENTS_ID, HELPERS_ID = "requirements", "helpers"
-_REQUIREMENT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+)")
+_REQUIREMENT = re.compile(r"^([A-Za-z0-9_.\-\[\]]+)==([^\s;#]+)")
 
 
 def lock_pins(framework: Framework) -> dict[str, str]:
@@ -58,12 +59,21 @@ def lock_pins(framework: Framework) -> dict[str, str]:
         BuildError: the lock file is missing or not text.
     """
     try:
-        text = framework.requirements.read_text(encoding="utf-8")
+        return read_pins(framework.requirements)
     except (OSError, UnicodeDecodeError) as error:
         raise BuildError(f"{framework.requirements}: cannot read the lock ({error}); "
                          f"make it again with: python build.py lock {framework.name}") from None
+
+
+def read_pins(path: Path) -> dict[str, str]:
+    """{normalised name: version} of every ``name==version`` line of the requirements file
+    ``path`` (other lines are skipped).
+
+    Raises:
+        OSError, UnicodeDecodeError: the file cannot be read as UTF-8 text.
+    """
     pins = {}
-    for line in text.splitlines():
+    for line in path.read_text(encoding="utf-8").splitlines():
         match = _REQUIREMENT.match(line.strip())
         if match:
             pins[normalise(match.group(1))] = match.group(2)

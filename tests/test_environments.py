@@ -1,28 +1,13 @@
 """The environment files agree with each other, and environments are keyed by their lock."""
 from __future__ import annotations
 
-import re
-
 import yaml
 
-from tabbook import envs
+from tabbook import envs, standalone
 from tabbook.frameworks import FRAMEWORKS, ROOT, get
 
-PIN = re.compile(r"^([A-Za-z0-9_.\-\[\]]+)==([^\s;#]+)")
-
-
-def pins(path) -> dict[str, str]:
-    """name (normalised) -> version of every ``name==version`` line of a requirements file."""
-    found = {}
-    for line in path.read_text().splitlines():
-        match = PIN.match(line.strip())
-        if match:
-            found[normalise(match.group(1))] = match.group(2)
-    return found
-
-
-def normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+# The same reading of requirements files as the notebooks' generated requirements cells.
+pins, normalise = standalone.read_pins, standalone.normalise
 
 
 def test_environment_yml_parses_and_agrees_with_the_tooling_lock():
