@@ -365,7 +365,8 @@ def _check_metadata(path: Path, line: int, kind: str, metadata) -> None:
     try:
         make("", metadata=metadata)
     except nbformat.ValidationError as error:
-        where = "".join(f"[{part!r}]" for part in error.absolute_path)
+        parts = list(getattr(error, "absolute_path", []))
+        where = "".join(f"[{part!r}]" for part in parts[parts[:1] == ["metadata"]:])
         raise SourceError(path, line, f"cell metadata{where} is not valid in a notebook: {error.message}",
                           _METADATA_HINT) from None
 
