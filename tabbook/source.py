@@ -172,6 +172,8 @@ def _describe(char: str) -> str:
 
 
 def _read_bytes(path: Path) -> bytes:
+    if path.exists() and not path.is_file():  # a FIFO would block the read, a device never end
+        raise SourceError(path, None, "not a regular file", "a chapter is a Markdown file; move this away")
     try:
         return path.read_bytes()
     except OSError as error:
