@@ -21,7 +21,7 @@ from unittest import mock
 import nbformat
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tabbook import book, cli, frameworks
@@ -369,6 +369,11 @@ FILE_NAMES = st.text(st.characters(exclude_categories=("Cs",), exclude_character
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(file_name=FILE_NAMES)
+@example(file_name=".#c.md")
+@example(file_name="my chapter.md")
+@example(file_name="Index.md")
+@example(file_name="a\nb.md")
+@example(file_name="é" * 84 + ".md")
 def test_any_file_name_converts_or_is_named_in_an_error(file_name):
     code, err, chapters, converted_ok = convert_in_a_fresh_layout({file_name: GOOD})
     assert code in (0, 1)
