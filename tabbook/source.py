@@ -3,7 +3,9 @@
 The chapter format is jupytext's MyST Markdown (https://jupytext.readthedocs.io, "MyST
 Markdown"): YAML front matter, prose, and ```` ```{code-cell} ```` directives; ``+++`` splits
 Markdown cells and may carry their metadata. jupytext does the parsing; this module validates
-what jupytext accepts silently (unclosed fences, unknown tags) and applies the tagging rule:
+what jupytext accepts silently or reports without a line (unclosed fences, cells it would read as
+prose, invalid tags and metadata), on the same parser (markdown-it) jupytext uses, and applies the
+tagging rule:
 
 * a **code cell** must name the frameworks it belongs to in its tags (one or several of
   ``mxnet``, ``pytorch``, ``tensorflow``, ``mindspore``), or carry the tag ``all`` when
