@@ -26,7 +26,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import standalone
+from . import standalone, stored
 from .errors import BuildError
 from .execute import strip_ansi
 from .files import atomic_write_text
@@ -71,9 +71,7 @@ def write_sources(chapters: list[Chapter], tabs: Path, source_dir: Path) -> None
         notebooks = {}
         for name in chapter.frameworks:
             path = tabs / name / f"{chapter.name}.ipynb"
-            if not path.exists():
-                raise BuildError(f"{path} is missing; build it first with: python build.py execute {chapter.name}")
-            notebooks[name] = nbformat.read(path, as_version=4)
+            notebooks[name] = stored.read_matching(chapter, name, path)
             download = source_dir / "_downloads" / name / path.name
             download.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(path, download)

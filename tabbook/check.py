@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
-
 from . import convert, execute, standalone
-from .errors import SourceError, display_path
+from . import stored as stored_module
+from .errors import BuildError, SourceError, display_path
 from .frameworks import NAMES, get
-from .source import find_chapters, read_chapter
+from .source import find_chapters, is_hidden, read_chapter
 
 
 def problems(chapters_dir: Path) -> list[str]:
@@ -47,7 +46,7 @@ def problems(chapters_dir: Path) -> list[str]:
                 continue
             found.extend(_notebook_problems(chapter, name, target))
     sources = {path.with_suffix("") for path in paths}
-    for claims in sorted(chapters_dir.rglob("*.claims.yml")):
+    for claims in sorted(path for path in chapters_dir.rglob("*.claims.yml") if not is_hidden(path, chapters_dir)):
         chapter_name = claims.name.removesuffix(".claims.yml")
         if claims.with_name(chapter_name) not in sources:
             found.append(f"{display_path(claims)}: no chapter {chapter_name}.md beside it, "
@@ -65,7 +64,10 @@ def _notebook_problems(chapter, framework: str, target: Path) -> list[str]:
     if not target.exists():
         return [f"{display_path(target)}: missing; {rebuild}"]
     fresh = convert.to_notebook(chapter, framework)
-    stored = nbformat.read(target, as_version=4)
+    try:
+        stored = stored_module.read(target, chapter.name, framework)
+    except BuildError as error:
+        return [str(error)]
     if convert.code_fingerprint(stored) != convert.code_fingerprint(fresh):
         where = _first_difference(fresh, stored)
         if where in (standalone.REQUIREMENTS_ID, standalone.HELPERS_ID):

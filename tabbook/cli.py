@@ -80,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--force", action="store_true", help="rebuild the environments from scratch")
     sub.set_defaults(func=cmd_env)
 
-    sub = commands.add_parser("convert", help=f"write unexecuted notebooks to {CONVERTED.relative_to(ROOT)}/")
+    sub = commands.add_parser("convert", help="write unexecuted notebooks to build/converted/")
     sub.add_argument("chapters", nargs="*", metavar="CHAPTER")
     sub.set_defaults(func=cmd_convert)
 

@@ -17,7 +17,7 @@ import nbformat
 from .files import atomic_write_text
 from . import standalone
 from .frameworks import ROOT, get
-from .source import Chapter
+from .source import Chapter, cell_id
 
 NBFORMAT_MINOR = 5
 #: The kernelspec the notebooks name: Jupyter's default Python kernel.
@@ -47,7 +47,7 @@ def to_notebook(chapter: Chapter, framework: str) -> nbformat.NotebookNode:
             new = nbformat.v4.new_code_cell(cell.source, metadata=metadata)
         else:
             new = nbformat.v4.new_markdown_cell(cell.source, metadata=metadata)
-        new["id"] = f"{chapter.name[:50]}-{index:03d}"
+        new["id"] = cell_id(chapter.name, f"{index:03d}")
         cells.append(new)
     notebook = nbformat.v4.new_notebook(cells=cells)
     notebook.nbformat_minor = NBFORMAT_MINOR

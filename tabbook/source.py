@@ -3,7 +3,9 @@
 The chapter format is jupytext's MyST Markdown (https://jupytext.readthedocs.io, "MyST
 Markdown"): YAML front matter, prose, and ```` ```{code-cell} ```` directives; ``+++`` splits
 Markdown cells and may carry their metadata. jupytext does the parsing; this module validates
-what jupytext accepts silently (unclosed fences, unknown tags) and applies the tagging rule:
+what jupytext accepts silently or reports without a line (unclosed fences, cells it would read as
+prose, invalid tags and metadata), on the same parser (markdown-it) jupytext uses, and applies the
+tagging rule:
 
 * a **code cell** must name the frameworks it belongs to in its tags (one or several of
   ``mxnet``, ``pytorch``, ``tensorflow``, ``mindspore``), or carry the tag ``all`` when
@@ -16,27 +18,47 @@ what jupytext accepts silently (unclosed fences, unknown tags) and applies the t
 """
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import difflib
+import os
 import re
+import unicodedata
 from pathlib import Path
 
-import jupytext
+import nbformat
 import yaml
-from jupytext.myst import MystMetadataParsingError
+from jupytext.myst import (MystMetadataParsingError, get_parser, myst_to_notebook, parse_directive_options,
+                           read_cell_metadata)
 
 from .errors import SourceError
 from .frameworks import ALL_TAG, NAMES
 
 #: Tags that are not frameworks but are understood by the tools downstream (nbval, MyST-NB).
 #: ``solution``: an exercise's solution, which the book collapses into a dropdown.
-OTHER_TAGS = frozenset({"raises-exception", "skip-execution", "full-width", "margin", "scroll-output",
-                        "solution"})
+OTHER_TAGS = frozenset({"raises-exception", "full-width", "margin", "scroll-output", "solution"})
 OTHER_TAG_PREFIXES = ("nbval-", "hide-", "remove-", "bench-")
+#: Tags the tools would understand but the book cannot honour: what is wrong, and what to do.
+REJECTED_TAGS = {
+    "skip-execution": ("the book executes every code cell, and nbval runs it again in the tests",
+                       "to show code that must not run, put it in prose, in a ```python fence (after "
+                       '+++ {"tags": ["pytorch"]} for one framework)'),
+}
+#: Names a chapter cannot have: the pages the book and Sphinx make themselves (index.md is the
+#: book's front page; search, genindex and the module index are Sphinx's).
+RESERVED_NAMES = frozenset({"index", "search", "genindex", "modindex", "py-modindex"})
+#: The longest chapter name in bytes: a file name has at most 255, and the build writes
+#: ``.<name>.ipynb.<8 random characters>.tmp`` and ``<name>.claims.yml`` beside others.
+NAME_MAX_BYTES = 200
 
-_FENCE = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
-_CODE_CELL = re.compile(r"^\{code-cell\}")
 _JUPYTEXT_LINE = re.compile(r"at line (\d+)")
+_METADATA_HINT = ("cell metadata is YAML after ':' (`:tags: [pytorch]`) or between '---' lines in a "
+                  'code cell, and JSON after \'+++\' (`+++ {"tags": ["pytorch"]}`) for prose')
+#: Byte order marks of encodings other than UTF-8 (UTF-32 first: its LE mark begins with UTF-16's).
+_WIDE_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+              (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
+#: Characters str.splitlines (and so jupytext) breaks lines at, but markdown-it does not.
+_ODD_LINE_BREAK = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,28 +98,28 @@ def read_chapter(path: Path | str) -> Chapter:
     """Parse and validate the chapter at ``path``.
 
     Raises:
-        SourceError: with ``path:line``, what is wrong and how to fix it, for a file that is not
-            UTF-8, malformed front matter or cell metadata, an unclosed fence, an unknown tag, an
-            untagged code cell, an empty chapter, a missing title, or an undeclared framework gap.
+        SourceError: with ``path:line``, what is wrong and how to fix it, for a file that cannot
+            be read or is not UTF-8, a name that cannot be a chapter's, malformed front matter or
+            cell metadata, an unclosed fence, a cell that jupytext would not see as a cell (nested
+            in a list, a block quote, HTML or a directive) or that no notebook would keep (a raw
+            cell), an unknown tag, an untagged or empty code cell, an empty chapter, a missing
+            title, or an undeclared framework gap.
     """
     path = Path(path)
-    text = _decode(path, path.read_bytes())
-    front, body_start = _front_matter(path, text)
+    check_chapter_name(path)
+    text = _decode(path, _read_bytes(path))
     lines = text.splitlines()
-    code_lines = _code_cell_lines(path, lines, body_start)
+    tokens = get_parser().parse(text + "\n")
+    front = _front_matter(path, lines, tokens)
+    markdown_meta = _check_blocks(path, lines, tokens)
     try:
-        notebook = jupytext.reads(text, fmt="md:myst")
-    except MystMetadataParsingError as error:
+        notebook = myst_to_notebook(text, add_source_map=True)
+    except MystMetadataParsingError as error:  # _check_blocks reports these first, with their line
         match = _JUPYTEXT_LINE.search(str(error))
-        raise SourceError(
-            path,
-            int(match.group(1)) if match else None,
-            f"malformed cell metadata: {_first_line(error)}",
-            "cell metadata is YAML after ':' (`:tags: [pytorch]`) or between '---' lines in a "
-            'code cell, and JSON after \'+++\' (`+++ {"tags": ["pytorch"]}`) for prose',
-        ) from None
+        raise SourceError(path, int(match.group(1)) if match else None,
+                          f"malformed cell metadata: {_first_line(error)}", _METADATA_HINT) from None
     omitted = _omissions(path, front)
-    cells = _cells(path, notebook.cells, lines, code_lines, body_start)
+    cells = _cells(path, notebook, lines, markdown_meta)
     if not cells:
         raise SourceError(path, 1, "the chapter is empty", "write a '# Title' and at least one cell")
     title = _title(path, cells)
@@ -105,9 +127,79 @@ def read_chapter(path: Path | str) -> Chapter:
     return Chapter(path, path.stem, title, tuple(cells), omitted)
 
 
-def _decode(path: Path, data: bytes) -> str:
+def check_chapter_name(path: Path) -> None:
+    """Reject a chapter file name that cannot be a chapter's.
+
+    A chapter's name (the file stem) becomes ``tabs/<framework>/<name>.ipynb``, a page of the book
+    (``<name>.html``), a command-line argument of ``build.py`` and the prefix of its notebooks'
+    cell ids. So it is made of letters (any script), digits, ``_``, ``-`` and ``.``, starts with a
+    letter, digit or ``_``, is at most :data:`NAME_MAX_BYTES` bytes in UTF-8, and is none of the
+    pages the book makes itself (:data:`RESERVED_NAMES`, in any letter case).
+
+    Raises:
+        SourceError: naming the file, what is wrong with the name and a name that would do.
+    """
+    name = path.stem
+    suggestion = re.sub(r"[^\w.-]+", "-", name).strip("-.") or "chapter"
+    if not re.fullmatch(r"\w[\w.-]*", name) or name.endswith("."):
+        bad = sorted({char for char in name if not re.fullmatch(r"[\w.-]", char)})
+        what = (f"starts with {name[:1]!r}" if name[:1] in "-." and not bad else
+                "has " + ", ".join(_describe(char) for char in bad) if bad else f"ends with {name[-1:]!r}")
+        raise SourceError(
+            path, None, f"the chapter name {name!r} {what}: a chapter's name is a file name under tabs/, "
+                        "a page of the book and an argument of build.py",
+            f"use letters, digits, '_', '-' and '.' and begin with a letter or digit: rename it to "
+            f"{suggestion}.md")
+    if len(name.encode("utf-8")) > NAME_MAX_BYTES:
+        raise SourceError(path, None, f"the chapter name is {len(name.encode('utf-8'))} bytes long; at most "
+                                      f"{NAME_MAX_BYTES} fit in the file names the build writes",
+                          "rename it to a shorter name")
+    if name.casefold() in RESERVED_NAMES or name.casefold().startswith("genindex-"):
+        raise SourceError(path, None, f"the chapter name {name!r} is the name of a page the book makes itself "
+                                      f"({', '.join(sorted(RESERVED_NAMES))})",
+                          f"rename it, for instance to {name}-chapter.md")
+
+
+def cell_id(chapter_name: str, suffix: str) -> str:
+    """The notebook cell id ``<chapter name>-<suffix>``, made valid for nbformat (at most 64 of
+    ``[A-Za-z0-9_-]``): other characters of the name become ``-``, and it is cut to 50."""
+    return f"{re.sub(r'[^A-Za-z0-9_-]', '-', chapter_name)[:50]}-{suffix}"
+
+
+def _describe(char: str) -> str:
+    if char == " ":
+        return "a space"
+    name = unicodedata.name(char, "")
+    return f"{char!r} (U+{ord(char):04X}{' ' + name if name else ''})"
+
+
+def _read_bytes(path: Path) -> bytes:
+    if path.exists() and not path.is_file():  # a FIFO would block the read, a device never end
+        raise SourceError(path, None, "not a regular file", "a chapter is a Markdown file; move this away")
     try:
-        return data.decode("utf-8")
+        return path.read_bytes()
+    except OSError as error:
+        if path.is_symlink() and not path.exists():
+            raise SourceError(path, None, f"a link to {os.readlink(path)}, which does not exist",
+                              "fix the link or delete it") from None
+        raise SourceError(path, None, f"cannot read the chapter: {error.strerror or error}",
+                          "check that it is a readable file") from None
+
+
+def _decode(path: Path, data: bytes) -> str:
+    """The text of the file: UTF-8, without a byte order mark, with ``\\n`` line ends.
+
+    Raises:
+        SourceError: for another encoding (UTF-16 or UTF-32, which a byte order mark gives away,
+            or bytes that are not UTF-8), or a character that Python splits lines at but Markdown
+            does not (which would cut cells in the wrong places).
+    """
+    for bom, encoding in _WIDE_BOMS:
+        if data.startswith(bom):
+            raise SourceError(path, 1, f"the file is {encoding}, not UTF-8",
+                              f"save it as UTF-8 (for instance `iconv -f {encoding} -t UTF-8`)")
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         raise SourceError(
@@ -116,21 +208,31 @@ def _decode(path: Path, data: bytes) -> str:
             f"the file is not UTF-8 (byte 0x{data[error.start]:02x} at offset {error.start})",
             "save the file as UTF-8 (for instance `iconv -f latin1 -t utf-8`)",
         ) from None
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    odd = _ODD_LINE_BREAK.search(text)
+    if odd:
+        char = odd.group()
+        raise SourceError(path, text.count("\n", 0, odd.start()) + 1,
+                          f"the character {_describe(char)} is a line break to Python but not to Markdown, "
+                          "so the cells would be cut in the wrong places",
+                          "replace it with a newline or a space")
+    return text
 
 
-def _front_matter(path: Path, text: str) -> tuple[dict, int]:
-    """Return the front matter as a dict and the 0-based index of the first body line."""
-    lines = text.splitlines()
-    if not lines or lines[0].strip() != "---":
-        return {}, 0
-    for end in range(1, len(lines)):
-        if lines[end].strip() == "---":
-            break
-    else:
-        raise SourceError(path, 1, "the front matter opened here is never closed",
-                          "end the YAML front matter with a line of three dashes: ---")
+def _front_matter(path: Path, lines: list[str], tokens) -> dict:
+    """The front matter as a dict (empty when there is none), as jupytext's parser delimits it."""
+    if not tokens or tokens[0].type != "front_matter":
+        first = next((index for index, text in enumerate(lines) if text.strip()), None)
+        if first is not None and lines[first].strip() == "---":
+            if first > 0:
+                raise SourceError(path, first + 1, "the front matter must begin on the first line of the file",
+                                  "delete the lines before the first ---")
+            if all(text.strip() != "---" for text in lines[1:]):
+                raise SourceError(path, 1, "the front matter opened here is never closed",
+                                  "end the YAML front matter with a line of three dashes: ---")
+        return {}
     try:
-        front = yaml.safe_load("\n".join(lines[1:end])) or {}
+        front = yaml.safe_load(tokens[0].content) or {}
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 2 if mark is not None else 1
@@ -140,36 +242,137 @@ def _front_matter(path: Path, text: str) -> tuple[dict, int]:
     if not isinstance(front, dict):
         raise SourceError(path, 2, "malformed front matter: expected 'key: value' entries",
                           "the front matter is a YAML mapping between two '---' lines")
-    return front, end + 1
+    return front
 
 
-def _code_cell_lines(path: Path, lines: list[str], start: int) -> list[int]:
-    """Return the 1-based line of every ``{code-cell}`` opener; reject unclosed fences."""
-    openers: list[int] = []
-    index = start
-    while index < len(lines):
-        match = _FENCE.match(lines[index])
-        if not match:
-            index += 1
+def _check_blocks(path: Path, lines: list[str], tokens) -> dict[int, int]:
+    """Check the block structure as jupytext's parser (markdown-it) sees it.
+
+    Every fence is closed; every ``{code-cell}`` is a top-level block, where jupytext makes it a
+    cell (not inside a list item, a block quote, an HTML block, an indented block or another
+    directive, where it would silently stay prose); there is no ``{raw-cell}`` (no framework
+    notebook or page would keep it); and the metadata of every cell is valid, with its line.
+    Return, for each ``+++`` line with metadata (0-based), the line number to report it at.
+    """
+    containers: list[str] = []
+    markdown_meta: dict[int, int] = {}
+    for token in tokens:
+        if token.nesting == 1:
+            containers.append(token.type)
+        elif token.nesting == -1:
+            containers.pop()
+        if token.map is None:
             continue
-        fence, info = match.group("fence"), match.group("info").strip()
-        opened = index
-        is_code_cell = bool(_CODE_CELL.match(info))
-        index += 1
-        while index < len(lines):
-            close = _FENCE.match(lines[index])
-            if (close and close.group("info").strip() == "" and close.group("fence")[0] == fence[0]
-                    and len(close.group("fence")) >= len(fence)):
-                break
-            index += 1
-        else:
-            what = "code-cell directive" if is_code_cell else f"fence {fence}{info}"
-            raise SourceError(path, opened + 1, f"this {what} is never closed",
-                              f"close it with a line of {fence} (as many {fence[0]} as the opener)")
-        if is_code_cell:
-            openers.append(opened + 1)
-        index += 1
-    return openers
+        line = token.map[0] + 1
+        if token.type == "fence":
+            _check_closed(path, lines, token)
+            directive = token.info.strip()
+            if directive.startswith(("{code-cell}", "{raw-cell}")):
+                kind = directive.split("}")[0] + "}"
+                inside = [name for name in containers if name in _CONTAINERS]
+                if inside:
+                    raise SourceError(path, line, f"this {kind} is inside {_CONTAINERS[inside[-1]]}, where "
+                                                  "jupytext reads it as prose: it would never run",
+                                      "start the cell at the beginning of a line, outside the "
+                                      + _CONTAINERS[inside[-1]].split(" ", 1)[1])
+                if kind == "{raw-cell}":
+                    raise SourceError(path, line, "a {raw-cell} is neither run nor shown in the book",
+                                      "make it a {code-cell} with tags, or show the text in prose "
+                                      "in a ```text fence")
+                _check_metadata(path, line, "code", _directive_options(path, line, token))
+            elif directive.startswith("{"):
+                _reject_cells_within(path, token, f"the directive {directive.split()[0]} opened at line {line}")
+        elif token.type == "html_block":
+            _reject_cells_within(path, token, f"the HTML block that begins at line {line}")
+        elif token.type == "code_block":
+            _reject_cells_within(path, token, f"the indented code block that begins at line {line}")
+        elif token.type == "myst_block_break" and token.content.strip():
+            try:
+                metadata = read_cell_metadata(token, 0)
+            except MystMetadataParsingError as error:
+                raise SourceError(path, line, f"malformed cell metadata: {_first_line(error)}",
+                                  _METADATA_HINT) from None
+            _check_metadata(path, line, "markdown", metadata)
+            markdown_meta[token.map[0]] = line
+    return markdown_meta
+
+
+#: The blocks that a code cell cannot be nested in, as the reader would describe them.
+_CONTAINERS = {"list_item_open": "a list item", "blockquote_open": "a block quote"}
+_CELL_OPENER = re.compile(r"^[ \t>]*(`{3,}|~{3,})\s*\{(code-cell|raw-cell)\}")
+
+
+def _reject_cells_within(path: Path, token, container: str) -> None:
+    for offset, text in enumerate(token.content.splitlines()):
+        match = _CELL_OPENER.match(text)
+        if match:
+            # A fence's content starts on the line after its opener; other blocks' on their first.
+            line = token.map[0] + offset + (2 if token.type == "fence" else 1)
+            raise SourceError(path, line, f"this {{{match.group(2)}}} is inside {container}, where jupytext "
+                                          "reads it as prose: it would never run",
+                              "close that block before the cell (a blank line ends an HTML block) and "
+                              "start the cell at the beginning of a line")
+
+
+def _check_closed(path: Path, lines: list[str], token) -> None:
+    fence = token.markup
+    end = token.map[1]
+    last = lines[end - 1] if token.map[0] < end - 1 < len(lines) else ""
+    closer = re.match(r"^[ \t>]*(`{3,}|~{3,})\s*$", last)
+    if end - 1 >= len(lines) or not closer or closer.group(1)[0] != fence[0] or len(closer.group(1)) < len(fence):
+        info = token.info.strip()
+        what = "code-cell directive" if info.startswith("{code-cell}") else f"fence {fence}{info}"
+        raise SourceError(path, token.map[0] + 1, f"this {what} is never closed",
+                          f"close it with a line of {fence} (as many {fence[0]} as the opener)")
+
+
+def _directive_options(path: Path, line: int, token) -> dict:
+    try:
+        _, options = parse_directive_options(token.content, "")
+    except MystMetadataParsingError as error:
+        raise SourceError(path, line, f"malformed cell metadata: {_first_line(error)}", _METADATA_HINT) from None
+    return options
+
+
+def _check_metadata(path: Path, line: int, kind: str, metadata) -> None:
+    """Validate a cell's metadata where it is written: tags first (with this book's rules), then
+    the rest against the notebook format's schema (nbformat), which jupytext applies later."""
+    example = "`:tags: [pytorch]`" if kind == "code" else '`+++ {"tags": ["pytorch"]}`'
+    if not isinstance(metadata, dict):
+        raise SourceError(path, line, f"cell metadata must be 'key: value' entries, got {metadata!r}",
+                          _METADATA_HINT)
+    tags = metadata.get("tags", [])
+    if isinstance(tags, str):
+        raise SourceError(path, line, f"tags must be a list, got the text {tags!r}",
+                          f"put the tags in brackets: {example.replace('pytorch', tags.strip() or 'pytorch')}")
+    if not isinstance(tags, list):
+        raise SourceError(path, line, f"tags must be a list of names, got {tags!r}", f"write {example}")
+    seen = set()
+    for tag in tags:
+        if not isinstance(tag, str) or not tag.strip():
+            raise SourceError(path, line, f"tag {tag!r} is not a name (YAML reads it as "
+                                          f"{type(tag).__name__ if tag is not None else 'nothing'})",
+                              f"tags are names, for instance {example}; quote a name YAML would read "
+                              "otherwise")
+        if "," in tag or tag != tag.strip():
+            raise SourceError(path, line, f"tag {tag!r} has a comma or surrounding spaces",
+                              f"separate tags with commas inside the brackets: {example}")
+        if tag in seen:
+            raise SourceError(path, line, f"tag {tag!r} is given twice", "give each tag once")
+        seen.add(tag)
+        if not (tag in NAMES or tag == ALL_TAG or tag in OTHER_TAGS or tag.startswith(OTHER_TAG_PREFIXES)):
+            if tag in REJECTED_TAGS:
+                raise SourceError(path, line, f"tag {tag!r}: {REJECTED_TAGS[tag][0]}", REJECTED_TAGS[tag][1])
+            known = (*NAMES, ALL_TAG, *sorted(OTHER_TAGS))
+            raise SourceError(path, line, f"unknown tag {tag!r}", _did_you_mean(tag, known))
+    make = nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell
+    try:
+        make("", metadata=metadata)
+    except nbformat.ValidationError as error:
+        parts = list(getattr(error, "absolute_path", []))
+        where = "".join(f"[{part!r}]" for part in parts[parts[:1] == ["metadata"]:])
+        raise SourceError(path, line, f"cell metadata{where} is not valid in a notebook: {error.message}",
+                          _METADATA_HINT) from None
 
 
 def _omissions(path: Path, front: dict) -> dict[str, str]:
@@ -191,21 +394,16 @@ def _omissions(path: Path, front: dict) -> dict[str, str]:
     return {name: omit[name].strip() for name in NAMES if name in omit}
 
 
-def _cells(path: Path, nb_cells, lines: list[str], code_lines: list[int], body_start: int) -> list[Cell]:
+def _cells(path: Path, notebook, lines: list[str], markdown_meta: dict[int, int]) -> list[Cell]:
     cells: list[Cell] = []
-    code_index = 0
-    search_from = body_start
-    for nb_cell in nb_cells:
+    for nb_cell, start in zip(notebook.cells, notebook.metadata["source_map"]):
         if nb_cell.cell_type == "code":
-            line = code_lines[code_index]
-            code_index += 1
+            line = start  # the 1-based line of the opening fence
         else:
-            line = _find_line(lines, nb_cell.source, search_from)
-        search_from = max(search_from, line)
+            # ``start`` is the 0-based line after the previous block; the cell's text begins at
+            # its first non-blank line. Its metadata, if any, is on the '+++' line before ``start``.
+            line = next((index + 1 for index in range(start, len(lines)) if lines[index].strip()), start + 1)
         tags = nb_cell.metadata.get("tags", [])
-        if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
-            raise SourceError(path, line, f"tags must be a list of names, got {tags!r}",
-                              "write `:tags: [pytorch, nbval-ignore-output]`")
         frameworks, other = _split_tags(path, line, tags)
         shared = ALL_TAG in tags or (nb_cell.cell_type == "markdown" and not frameworks)
         if nb_cell.cell_type == "code" and not frameworks and not shared:
@@ -216,11 +414,15 @@ def _cells(path: Path, nb_cells, lines: list[str], code_lines: list[int], body_s
         if shared and frameworks:
             raise SourceError(path, line, f"the cell is tagged both '{ALL_TAG}' and {', '.join(frameworks)}",
                               f"keep either '{ALL_TAG}' or the framework tags")
+        if nb_cell.cell_type == "code" and not nb_cell.source.strip():
+            raise SourceError(path, line, "this code cell is empty",
+                              "write its code, or delete it (an empty cell is never executed, so its "
+                              "notebook would never count as executed)")
         if nb_cell.cell_type == "markdown" and frameworks:
             heading = _heading(nb_cell.source)
             if heading is not None:
                 raise SourceError(
-                    path, _find_line(lines, heading, line - 1),
+                    path, line + heading,
                     f"a heading in prose for {', '.join(frameworks)} only: the book puts that prose in a "
                     f"tab, where a section cannot start, and the other frameworks' notebooks lose it",
                     "put a line '+++' before the heading, so that it starts a shared Markdown cell")
@@ -235,25 +437,17 @@ def _cells(path: Path, nb_cells, lines: list[str], code_lines: list[int], body_s
     return cells
 
 
-def _heading(source: str) -> str | None:
-    """The first Markdown heading line (``# ...`` to ``###### ...``) of ``source`` outside code
-    fences, or None."""
-    fenced = False
-    for text in source.splitlines():
-        if _FENCE.match(text):
-            fenced = not fenced
-        elif not fenced and re.match(r"^ {0,3}#{1,6}(\s|$)", text):
-            return text
+def _blocks(source: str):
+    """The block tokens of Markdown ``source``, as jupytext's parser (markdown-it) reads them."""
+    return get_parser().parse(source + "\n")
+
+
+def _heading(source: str) -> int | None:
+    """The 0-based line, within ``source``, of its first top-level Markdown heading, or None."""
+    for token in _blocks(source):
+        if token.type == "heading_open" and token.level == 0:
+            return token.map[0]
     return None
-
-
-def _find_line(lines: list[str], source: str, start: int) -> int:
-    """The 1-based line where a Markdown cell whose text is ``source`` begins, at or after ``start``."""
-    first = next((text for text in source.splitlines() if text.strip()), "")
-    for index in range(start, len(lines)):
-        if lines[index].strip() == first.strip():
-            return index + 1
-    return start + 1
 
 
 def _split_tags(path: Path, line: int, tags: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -283,22 +477,32 @@ def _did_you_mean(word: str, known) -> str:
 def _title(path: Path, cells: list[Cell]) -> str:
     for cell in cells:
         if cell.kind == "markdown" and cell.shared:
-            for text in cell.source.splitlines():
-                if text.startswith("# "):
-                    return text[2:].strip()
+            tokens = _blocks(cell.source)
+            for token, content in zip(tokens, tokens[1:]):
+                if token.type == "heading_open" and token.tag == "h1" and token.level == 0:
+                    return content.content.strip()
     raise SourceError(path, cells[0].line, "the chapter has no title",
                       "begin the chapter with shared prose whose first heading is '# Title'")
 
 
 def _check_coverage(path: Path, cells: list[Cell], omitted: dict[str, str]) -> None:
+    """Every framework has code (a cell tagged with it, or ``all``) unless the front matter
+    omits it, and a framework that is omitted has no cell of its own."""
+    if len(omitted) == len(NAMES):
+        raise SourceError(path, 2, "the front matter omits every framework: the chapter would make no notebook",
+                          "remove the omission of at least one framework and give it code")
+    if not any(cell.kind == "code" for cell in cells):
+        raise SourceError(path, 1, "the chapter has no code cell",
+                          "add code cells tagged with their frameworks (`:tags: [pytorch]`), or `:tags: [all]` "
+                          "for code every framework runs")
     for name in NAMES:
-        has_code = any(cell.kind == "code" and not cell.shared and name in cell.frameworks
-                       for cell in cells)
-        if name in omitted and has_code:
-            line = next(c.line for c in cells if c.kind == "code" and name in c.frameworks and not c.shared)
-            raise SourceError(path, line, f"the front matter omits {name} but this cell is tagged {name}",
-                              f"remove the omission of {name}, or the tag")
-        if name not in omitted and not has_code:
+        has_code = any(cell.kind == "code" and name in cell.frameworks for cell in cells)
+        if name in omitted:
+            line = next((c.line for c in cells if c.kind == "code" and name in c.frameworks and not c.shared), None)
+            if line is not None:
+                raise SourceError(path, line, f"the front matter omits {name} but this cell is tagged {name}",
+                                  f"remove the omission of {name}, or the tag")
+        elif not has_code:
             raise SourceError(
                 path, 1, f"the chapter has no code for {name} and does not declare it omitted",
                 f"tag code cells with {name}, or declare the gap in the front matter: "
@@ -311,18 +515,30 @@ def _first_line(error: Exception) -> str:
     return " ".join(text.split("\n", 2)[:1])
 
 
+def is_hidden(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is hidden below ``folder``: a name on the way starts with '.' (editor
+    and Jupyter files such as ``.ipynb_checkpoints/`` or Emacs's ``.#name.md`` locks)."""
+    return any(part.startswith(".") for part in path.relative_to(folder).parts)
+
+
 def find_chapters(folder: Path) -> list[Path]:
-    """The chapter sources under ``folder`` (``*.md``, recursively), sorted by path.
+    """The chapter sources under ``folder``, sorted by path: every ``*.md`` below it, recursively,
+    that is not hidden (:func:`is_hidden`) and not a folder. A broken link is kept (reading it
+    says what is wrong); the name rules are :func:`check_chapter_name`'s, applied when it is read.
 
     Raises:
-        SourceError: when two sources share a file name, since both would be written to
-            ``tabs/<framework>/<name>.ipynb``.
+        SourceError: when two sources share a name, in any letter case, since both would be written
+            to ``tabs/<framework>/<name>.ipynb`` (one file on a case-insensitive file system).
     """
-    paths = sorted(folder.rglob("*.md"))
+    paths = sorted(path for path in folder.rglob("*.md")
+                   if not is_hidden(path, folder) and not path.is_dir())
     seen: dict[str, Path] = {}
     for path in paths:
-        if path.stem in seen:
-            raise SourceError(path, None, f"a second chapter named {path.stem!r} (the first is {seen[path.stem]})",
+        key = path.stem.casefold()
+        if key in seen:
+            case = ("" if seen[key].stem == path.stem else
+                    "; names that differ only in letter case are one file on macOS and Windows")
+            raise SourceError(path, None, f"a second chapter named {path.stem!r} (the first is {seen[key]}{case})",
                               "chapter names are file names and must be unique; rename one of them")
-        seen[path.stem] = path
+        seen[key] = path
     return paths

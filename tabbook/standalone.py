@@ -33,6 +33,7 @@ import nbformat
 
 from .errors import BuildError
 from .frameworks import ROOT, Framework
+from .source import cell_id
 
 #: The helper modules a notebook may import, and their files.
 HELPERS = {"tabbook.data": ROOT / "tabbook" / "data.py", "tabbook.record": ROOT / "tabbook" / "record.py"}
@@ -238,5 +239,5 @@ def add_setup_cells(notebook: nbformat.NotebookNode, framework: Framework, chapt
 
 def _generated(source: str, kind: str, chapter_name: str) -> nbformat.NotebookNode:
     cell = nbformat.v4.new_code_cell(source, metadata={"tabbook": {"generated": kind}, "tags": ["remove-cell"]})
-    cell["id"] = f"{chapter_name[:50]}-{kind}"
+    cell["id"] = cell_id(chapter_name, kind)
     return cell
