@@ -150,7 +150,7 @@ def stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def snapshot(folder: Path) -> dict[str, bytes]:
+def snapshot(folder: Path) -> dict[str, tuple[bytes, str]]:
     """Every file under ``folder`` with its bytes and mode, to compare before and after a run."""
     return {str(path.relative_to(folder)): (path.read_bytes(), oct(path.stat().st_mode))
             for path in sorted(folder.rglob("*")) if path.is_file()}
