@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import os
+import re
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -15,35 +19,94 @@ from . import convert as convert_module
 from . import envs
 from . import execute as execute_module
 from .data import ENV_VAR as MNIST_ENV_VAR
-from .errors import BuildError, SourceError
+from .data import MNISTError, check_env_dir
+from .errors import BuildError, SourceError, display_path
 from .frameworks import NAMES, NOTEBOOKS, ROOT, get
 from .source import Chapter, find_chapters, read_chapter
 
 CONVERTED = ROOT / "build" / "converted"
 #: Notebooks executed at once by default; measured on 2 cores, see the README.
 DEFAULT_JOBS = 1
+#: Exit codes after a signal, as a shell reports them (128 + the signal's number).
+SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: handled as Ctrl-C is, so that kernels and temporary files are cleaned up."""
+
+
+class Interrupted(Exception):
+    """A step was stopped by a signal (``signal_name``) after saying what it had done."""
+
+    def __init__(self, signal_name: str):
+        super().__init__(signal_name)
+        self.signal_name = signal_name
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run build.py with ``argv``; return the exit code (0 success, 1 failure, 2 usage)."""
+    """Run build.py with ``argv``; return the exit code (0 success, 1 failure, 2 usage,
+    130 after Ctrl-C, 143 after SIGTERM)."""
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
     if extra and args.func is not cmd_test:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.func is cmd_test:
         args.pytest_args = [*args.pytest_args, *extra]
-    # Kernels run in tabs/<framework>/: a relative data folder must not change meaning there.
-    if os.environ.get(MNIST_ENV_VAR):
-        os.environ[MNIST_ENV_VAR] = str(Path(os.environ[MNIST_ENV_VAR]).expanduser().resolve())
+    with _sigterm_as_interrupt():
+        try:
+            # Kernels run in tabs/<framework>/: a relative data folder must not change meaning there.
+            if os.environ.get(MNIST_ENV_VAR):
+                os.environ[MNIST_ENV_VAR] = str(Path(os.environ[MNIST_ENV_VAR]).expanduser().resolve())
+                if args.func in (cmd_all, cmd_execute, cmd_test, cmd_bench) or getattr(args, "run", False):
+                    check_env_dir()  # before any kernel starts, so no notebook fails on it
+            return args.func(args)
+        except (SourceError, BuildError, MNISTError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        except Interrupted as interrupt:
+            return SIGNAL_EXIT[interrupt.signal_name]
+        except KeyboardInterrupt as interrupt:
+            name = "SIGTERM" if isinstance(interrupt, Terminated) else "SIGINT"
+            print(f"interrupted by {name}: notebooks under tabs/ are as they were before the step that was "
+                  "running", file=sys.stderr)
+            return SIGNAL_EXIT[name]
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """While in the block, SIGTERM raises :class:`Terminated` in the main thread (as Ctrl-C
+    raises KeyboardInterrupt) instead of ending the process without any cleanup."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminated)
     try:
-        return args.func(args)
-    except (SourceError, BuildError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted: notebooks under tabs/ are as they were before the step that was running",
-              file=sys.stderr)
-        return 130
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _signals_ignored(message: str):
+    """While in the block, a further Ctrl-C or SIGTERM prints ``message`` instead of stopping the
+    cleanup that is under way (it takes a few seconds: see execute.INTERRUPT_GRACE)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def remind(signum, frame):
+        print(message, file=sys.stderr, flush=True)
+
+    previous = {number: signal.signal(number, remind) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,6 +130,12 @@ def _parser() -> argparse.ArgumentParser:
                          help="seconds a cell may run before it fails (default: %(default)s)")
         sub.add_argument("-j", "--jobs", type=int, default=DEFAULT_JOBS,
                          help="notebooks executed at once (default: %(default)s; see README)")
+        sub.add_argument("--max-cell-output", type=_size, default=execute_module.DEFAULT_MAX_CELL_OUTPUT,
+                         metavar="SIZE", help="characters of output a cell keeps, its last ones (default: "
+                                              "%(default)s; 500k and 2M work too)")
+        sub.add_argument("--max-notebook-output", type=_size, default=execute_module.DEFAULT_MAX_NOTEBOOK_OUTPUT,
+                         metavar="SIZE", help="characters of output a notebook may keep, or it fails "
+                                              "(default: %(default)s)")
 
     sub = commands.add_parser("all", help="the main job: env, convert, execute, summary, book (default)")
     execution_args(sub)
@@ -193,34 +262,98 @@ def cmd_convert(args) -> int:
 
 
 def cmd_execute(args) -> int:
+    """Execute the changed notebooks, ``args.jobs`` at once; print the summary.
+
+    Raises:
+        Interrupted: Ctrl-C or SIGTERM arrived; the running kernels were stopped, the summary and
+            a message saying what under tabs/ changed were printed.
+    """
     chapters = _chapters(args.chapters)
     jobs = [(chapter, name) for chapter in chapters for name in chapter.frameworks
             if not args.frameworks or name in args.frameworks]
+    _register_kernels(sorted({name for _, name in jobs}, key=NAMES.index))
+    limits = execute_module.Limits(cell=args.max_cell_output, notebook=args.max_notebook_output)
+    stop = threading.Event()
 
     def run(number: int, chapter: Chapter, name: str) -> execute_module.Result:
+        if stop.is_set():
+            return execute_module.Result(chapter.name, name, "not run")
         _log(f"[{number}/{len(jobs)}] {name}: {chapter.name} ...")
         notebook = convert_module.to_notebook(chapter, name)
-        result = execute_module.execute(notebook, convert_module.notebook_path(chapter.name, name),
-                                        timeout=args.timeout, force=args.force)
+        path = convert_module.notebook_path(chapter.name, name)
+        result = execute_module.execute(notebook, path, timeout=args.timeout, force=args.force,
+                                        limits=limits, stop=stop)
+        if stop.is_set() and result.status == "failed":
+            # Ctrl-C reaches the whole process group: a check of the environment that it killed
+            # is not a broken environment.
+            result = execute_module.Result(chapter.name, name, "interrupted", result.seconds,
+                                           error=f"{name}: {chapter.name}: stopped; {display_path(path)} is as it was")
         _log(f"[{number}/{len(jobs)}] {name}: {chapter.name} {result.status}"
              + (f" in {result.seconds:.0f} s" if result.status == "executed" else ""))
+        for note in result.notes:
+            _log(f"{name}: {chapter.name}: {note}")
         if result.error:
             print(result.error, file=sys.stderr)
         return result
 
     # Each framework runs in its own kernel process, so notebooks can execute side by side.
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        results = list(pool.map(lambda job: run(job[0], *job[1]), enumerate(jobs, 1)))
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs))
+    futures = [pool.submit(run, number, *job) for number, job in enumerate(jobs, 1)]
+    signal_name = None
+    try:
+        concurrent.futures.wait(futures)
+    except KeyboardInterrupt as interrupt:
+        signal_name = "SIGTERM" if isinstance(interrupt, Terminated) else "SIGINT"
+        stop.set()
+        with _signals_ignored(f"{signal_name} received: stopping the kernels, please wait"):
+            pool.shutdown(wait=True, cancel_futures=True)
+    finally:
+        pool.shutdown(wait=True)
+    results = [future.result() if not future.cancelled() else execute_module.Result(chapter.name, name, "not run")
+               for future, (chapter, name) in zip(futures, jobs)]
     for chapter in chapters:
         for name, reason in chapter.omitted.items():
             results.append(execute_module.Result(chapter.name, name, "omitted", error=reason))
     print(summary_table(results))
+    if signal_name:
+        print(_interrupted_message(signal_name, results), file=sys.stderr)
+        raise Interrupted(signal_name)
     failed = [r for r in results if r.status == "failed"]
     if failed:
         print(f"{len(failed)} notebook(s) failed; their previous versions under tabs/ are kept",
               file=sys.stderr)
         return 1
     return 0
+
+
+def _register_kernels(names: list[str]) -> None:
+    """Register the kernel of each framework whose environment is ready, as ``env`` does.
+
+    A new checkout that shares the environment cache has the environments but not the kernels
+    in its own ``.venv``; a framework without its environment fails later, with its message.
+    """
+    for name in names:
+        framework = get(name)
+        if envs.is_ready(framework) and envs.ensure_kernel(framework):
+            _log(f"{name}: registered kernel {framework.kernel_name} in {sys.prefix}")
+
+
+def _interrupted_message(signal_name: str, results: list[execute_module.Result]) -> str:
+    """What an interrupted execution did and did not change under tabs/, in one message."""
+    written = [convert_module.notebook_path(r.chapter, r.framework) for r in results if r.status == "executed"]
+    stopped = [f"{r.framework}: {r.chapter}" for r in results if r.status == "interrupted"]
+    not_run = sum(r.status == "not run" for r in results)
+    parts = [f"interrupted by {signal_name}"]
+    if stopped:
+        parts.append(f"stopped {', '.join(stopped)} and shut down its kernel")
+    if not_run:
+        parts.append(f"{not_run} notebook(s) not started")
+    if written:
+        parts.append("written before the interrupt: " + ", ".join(display_path(path) for path in written)
+                     + "; every other notebook under tabs/ is as it was")
+    else:
+        parts.append("no notebook under tabs/ was changed")
+    return "; ".join(parts)
 
 
 def cmd_check(args) -> int:
@@ -299,7 +432,7 @@ def summary_table(results: list[execute_module.Result]) -> str:
     order = {name: index for index, name in enumerate(NAMES)}
     for result in sorted(results, key=lambda r: (r.chapter, order[r.framework])):
         accuracy = result.records.get("test_accuracy")
-        seconds = f"{result.seconds:.1f}" if result.status in ("executed", "failed") else "-"
+        seconds = f"{result.seconds:.1f}" if result.status in ("executed", "failed", "interrupted") else "-"
         status = result.status if result.status != "omitted" else f"omitted: {result.error}"
         rows.append(f"| {result.chapter} | {get(result.framework).title} | {status} | {seconds} | "
                     f"{'-' if accuracy is None else f'{accuracy:.4f}'} |")
@@ -325,6 +458,17 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is not at least 1")
+    return value
+
+
+def _size(text: str) -> int:
+    """An argparse type: a size in characters, at least 1: ``2000``, ``500k`` or ``2M`` (powers of 1000)."""
+    match = re.fullmatch(r"\s*(\d+)\s*([kKmM]?)\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 2000, 500k or 2M")
+    value = int(match.group(1)) * {"": 1, "k": 1000, "m": 1000_000}[match.group(2).lower()]
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not at least 1")
     return value
 
 

@@ -85,12 +85,35 @@ def load_mnist(data_dir: str | os.PathLike | None = None, *, download: bool = Tr
 
 
 def resolve_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    """The folder MNIST is read from: ``data_dir``, else ``$TABBOOK_MNIST_DIR``, else the cache."""
+    """The folder MNIST is read from: ``data_dir``, else ``$TABBOOK_MNIST_DIR``, else the cache.
+
+    Raises:
+        MNISTError: ``$TABBOOK_MNIST_DIR`` is used and is not an existing folder (see
+            :func:`check_env_dir`).
+    """
     if data_dir is not None:
         return Path(data_dir).expanduser()
     if os.environ.get(ENV_VAR):
-        return Path(os.environ[ENV_VAR]).expanduser()
+        return check_env_dir()
     return DEFAULT_DIR
+
+
+def check_env_dir() -> Path | None:
+    """The folder ``$TABBOOK_MNIST_DIR`` names, or None when it is unset or empty.
+
+    Raises:
+        MNISTError: it names a file, or nothing: the message names it and says what to do
+            (nothing is downloaded into a folder that the variable names by mistake).
+    """
+    value = os.environ.get(ENV_VAR)
+    if not value:
+        return None
+    folder = Path(value).expanduser()
+    if folder.is_dir():
+        return folder
+    what = "a file, not a folder" if folder.exists() else "not an existing folder"
+    raise MNISTError(f"{ENV_VAR}={value} is {what}: set it to the folder that holds the four MNIST "
+                     f"files (raw or .gz), or unset it to download them into {DEFAULT_DIR}")
 
 
 def find_file(folder: Path, name: str) -> Path | None:

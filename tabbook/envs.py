@@ -100,12 +100,20 @@ def remove_env(framework: Framework) -> None:
 
 
 def kernel_spec(framework: Framework) -> dict:
-    """The kernel.json of the framework's kernel: its environment's ipykernel, this checkout importable."""
+    """The kernel.json of the framework's kernel: its environment's ipykernel, this checkout importable.
+
+    The environment's ``bin`` comes first on the kernel's ``PATH`` (and ``VIRTUAL_ENV`` names it, as
+    ``activate`` does), so that ``!pip`` and ``!python`` in a cell reach the framework's environment,
+    not the Python that happens to be first on the builder's PATH. Jupyter fills in ``${PATH}``
+    from the environment of the process that starts the kernel.
+    """
+    folder = env_dir(framework)
     return {
         "argv": [str(env_python(framework)), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": framework.display_name,
         "language": "python",
-        "env": {"PYTHONPATH": str(ROOT)},
+        "env": {"PYTHONPATH": str(ROOT), "VIRTUAL_ENV": str(folder),
+                "PATH": f"{folder / 'bin'}{os.pathsep}${{PATH}}"},
         "metadata": {"tabbook": {"lock_sha256": requirements_hash(framework)}},
     }
 

@@ -6,29 +6,53 @@ the cells (:func:`tabbook.convert.code_fingerprint`), the framework's lock file,
 modules the notebooks import (``tabbook/data.py``, ``tabbook/record.py``). The key is stored in
 the executed notebook's metadata; a notebook whose key is unchanged is not executed again.
 
-On failure (a cell raises, the kernel dies, a cell runs past its timeout) the previous notebook
-under ``tabs/`` is left as it was and the result says which cell of which source line failed.
+On failure (a cell raises, the kernel dies, a cell runs past its timeout, the outputs outgrow
+their limit, the notebook cannot be written) the previous notebook under ``tabs/`` is left as it
+was and the result says which cell of which source line failed.
+
+What a notebook keeps of its outputs is bounded while they stream in (:class:`Limits`): a cell
+keeps the last ``Limits.cell`` characters of its output and says, in a note before them, how much
+it dropped; a notebook whose kept outputs pass ``Limits.notebook`` characters fails. So a cell
+that prints without end costs bounded memory until its timeout.
+
+An execution stops when its ``stop`` event is set (by Ctrl-C or SIGTERM in the command line):
+the kernel is interrupted, then shut down, within :data:`INTERRUPT_GRACE` seconds, and nothing
+is written.
 """
 from __future__ import annotations
 
+import asyncio
+import atexit
+import contextlib
 import dataclasses
 import hashlib
+import json
 import re
+import signal
+import threading
 import time
 from pathlib import Path
 
 import nbformat
+from jupyter_client.kernelspec import NoSuchKernel
+from jupyter_core.utils import ensure_async, run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 from . import convert, envs, standalone
-from .errors import BuildError
+from .errors import BuildError, display_path
 from .frameworks import ROOT, get
 from .record import recorded
 
 #: Helper modules whose source is part of every execution key: the notebooks carry them.
 NOTEBOOK_HELPERS = tuple(standalone.HELPERS.values())
 DEFAULT_TIMEOUT = 600  # seconds per cell
+#: Characters of output a cell keeps (its tail); today's largest cell holds about 40,000.
+DEFAULT_MAX_CELL_OUTPUT = 1_000_000
+#: Characters of output a notebook may keep in all; today's notebooks hold about 42,000.
+DEFAULT_MAX_NOTEBOOK_OUTPUT = 4_000_000
+#: Seconds an interrupted cell has to stop before its kernel is shut down regardless.
+INTERRUPT_GRACE = 2.0
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -36,9 +60,12 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 class Result:
     """The outcome of one chapter in one framework.
 
-    ``status`` is "executed", "cached" (unchanged since its last execution), "failed" or
-    "omitted"; ``seconds`` is the wall time of the execution (0 for cached); ``records`` holds
-    the values the notebook recorded (e.g. ``test_accuracy``); ``error`` the report of a failure.
+    ``status`` is "executed", "cached" (unchanged since its last execution), "failed",
+    "interrupted" (stopped by its ``stop`` event; nothing written), "not run" (the build was
+    interrupted before it started) or "omitted"; ``seconds`` is the wall time of the execution
+    (0 for cached); ``records`` holds the values the notebook recorded (e.g. ``test_accuracy``);
+    ``error`` the report of a failure or interruption; ``notes`` what the build should say about
+    an executed notebook (outputs cut to their limit).
     """
 
     chapter: str
@@ -47,6 +74,175 @@ class Result:
     seconds: float = 0.0
     records: dict[str, float] = dataclasses.field(default_factory=dict)
     error: str = ""
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """How much output an execution keeps, in characters (text, or the encoded data of images).
+
+    ``cell``: a cell keeps the last ``cell`` characters of its outputs and a note of what it
+    dropped. ``notebook``: a notebook whose kept outputs exceed it fails.
+    """
+
+    cell: int = DEFAULT_MAX_CELL_OUTPUT
+    notebook: int = DEFAULT_MAX_NOTEBOOK_OUTPUT
+
+
+class OutputLimitError(Exception):
+    """The outputs kept by a notebook exceed ``Limits.notebook`` (``total`` characters)."""
+
+    def __init__(self, total: int):
+        super().__init__(total)
+        self.total = total
+
+
+def output_size(output) -> int:
+    """The size of one notebook output in characters: its text, traceback or data values."""
+    kind = output.get("output_type")
+    if kind == "stream":
+        return len(output.get("text", ""))
+    if kind == "error":
+        return sum(len(line) for line in output.get("traceback", []))
+    return sum(len(value) if isinstance(value, str) else len(json.dumps(value))
+               for value in output.get("data", {}).values())
+
+
+class BoundedClient(NotebookClient):
+    """nbclient's NotebookClient that bounds the outputs it keeps and stops when asked.
+
+    ``limits`` (:class:`Limits`) are applied while outputs stream in, not after the cell; ``stop``
+    (a threading.Event, set from another thread) interrupts the kernel and then shuts it down.
+    After execution, ``stopped`` tells whether ``stop`` cut it short, and ``notes`` lists the
+    cells whose outputs were cut, with what was dropped.
+    """
+
+    def __init__(self, notebook, *, limits: Limits = Limits(), stop: threading.Event | None = None, **kwargs):
+        super().__init__(notebook, **kwargs)
+        self.limits = limits
+        self.stop_event = stop or threading.Event()
+        self.stopped = False
+        self._kernel_ready = False
+        self.notes: list[str] = []
+        self.kept_total = 0  # characters kept by the cells executed so far
+        self._cell_kept = 0  # characters kept by the running cell
+        self._cell_dropped = 0
+
+    async def async_execute(self, reset_kc: bool = False, **kwargs) -> nbformat.NotebookNode:
+        """Execute every cell as nbclient does, watching ``stop``; shut the kernel down on any exit."""
+        watcher = asyncio.ensure_future(self._stop_when_asked(asyncio.current_task()))
+        try:
+            return await super().async_execute(reset_kc=reset_kc, **kwargs)
+        finally:
+            watcher.cancel()
+            # nbclient shuts the kernel down only once its client is ready: a start cut short
+            # (stopped, or failing) would leave the kernel process and its connection file,
+            # and a cleanup registered to run at exit on a client that no longer has a kernel.
+            if self.km is not None:
+                with contextlib.suppress(Exception):
+                    if self.stopped and await ensure_async(self.km.is_alive()):
+                        # Killed, not shut down: a shutdown interrupts first, and a kernel still
+                        # importing would die of that printing a traceback.
+                        await ensure_async(self.km.signal_kernel(signal.SIGKILL))
+                    await self._async_cleanup_kernel()
+            atexit.unregister(self._cleanup_kernel)
+
+    execute = run_sync(async_execute)
+
+    async def _stop_when_asked(self, main: asyncio.Task) -> None:
+        while not self.stop_event.is_set():
+            await asyncio.sleep(0.1)
+        self.stopped = True
+        self.shutdown_kernel = "immediate"
+        if self._kernel_ready and self.km is not None and self.km.has_kernel:
+            with contextlib.suppress(Exception):
+                await ensure_async(self.km.interrupt_kernel())
+            # The interrupted cell normally ends at once with KeyboardInterrupt; one that ignores
+            # it (native code, a bare except) is cut off, and the cleanup shuts the kernel down.
+            await asyncio.sleep(INTERRUPT_GRACE)
+        # A kernel still starting is not interrupted (it would die printing a traceback): the
+        # cleanup kills it.
+        main.cancel()
+
+    async def async_start_new_kernel_client(self):
+        """Start the kernel client as nbclient does; note that the kernel now answers."""
+        client = await super().async_start_new_kernel_client()
+        self._kernel_ready = True
+        return client
+
+    async def async_execute_cell(self, cell, cell_index: int, execution_count=None, store_history=True):
+        """Execute one cell as nbclient does, then note what its outputs lost to the limits.
+
+        Raises:
+            OutputLimitError: the notebook's kept outputs now exceed ``limits.notebook``.
+        """
+        self._cell_kept = self._cell_dropped = 0
+        try:
+            result = await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        except BaseException:
+            self._finish_cell(cell, cell_index)
+            raise
+        self._finish_cell(cell, cell_index)
+        if self.kept_total > self.limits.notebook:
+            raise OutputLimitError(self.kept_total)
+        return result
+
+    def output(self, outs, msg, display_id, cell_index):
+        """Keep the output as nbclient does, then drop the oldest outputs past ``limits.cell``."""
+        before = len(outs)
+        out = super().output(outs, msg, display_id, cell_index)
+        if out is None:
+            return out
+        if len(outs) != before + 1:  # a delayed clear_output emptied the list first
+            self._cell_kept = sum(output_size(kept) for kept in outs)
+        else:
+            self._cell_kept += output_size(out)
+        if self._cell_kept > self.limits.cell:
+            self._drop_head(outs, cell_index)
+        return out
+
+    def clear_output(self, outs, msg, cell_index) -> None:
+        """Clear as nbclient does; what is cleared no longer counts."""
+        super().clear_output(outs, msg, cell_index)
+        self._cell_kept = sum(output_size(kept) for kept in outs)
+
+    def _drop_head(self, outs: list, cell_index: int) -> None:
+        """Drop the oldest outputs (or the head of the oldest stream) down to 3/4 of the limit.
+
+        Dropping a quarter at a time keeps the cost per output constant on average.
+        """
+        excess = self._cell_kept - self.limits.cell * 3 // 4
+        dropped = count = 0
+        while count < len(outs) and dropped < excess:
+            size = output_size(outs[count])
+            if dropped + size > excess and outs[count].get("output_type") == "stream":
+                outs[count]["text"] = outs[count]["text"][excess - dropped:]
+                dropped = excess
+                break
+            dropped += size
+            count += 1
+        del outs[:count]
+        self._cell_kept -= dropped
+        self._cell_dropped += dropped
+        # Outputs moved: a later update_display_data must not find them by their old position.
+        self.clear_display_id_mapping(cell_index)
+
+    def _finish_cell(self, cell, cell_index: int) -> None:
+        """Put the note of what was dropped before the kept outputs, and count the cell's total."""
+        if cell.get("cell_type") != "code":
+            return
+        outputs = cell.setdefault("outputs", [])
+        kept = sum(output_size(output) for output in outputs)
+        if self._cell_dropped:
+            note = (f"[tabbook: this cell's output was {self._cell_dropped + kept:,} characters; the first "
+                    f"{self._cell_dropped:,} were dropped and the last {kept:,} follow (limit: "
+                    f"{self.limits.cell:,} per cell, build.py execute --max-cell-output)]\n")
+            outputs.insert(0, nbformat.v4.new_output("stream", name="stderr", text=note))
+            self.notes.append(f"cell {cell_index + 1}{_where(cell, self.nb)}: output cut to its last "
+                              f"{kept:,} of {self._cell_dropped + kept:,} characters "
+                              f"(--max-cell-output {self.limits.cell:,}); the notebook says so before the cell's output")
+            kept += len(note)
+        self.kept_total += kept
 
 
 def execution_key(notebook: nbformat.NotebookNode, framework: str) -> str:
@@ -69,11 +265,15 @@ def read_stored(path: Path) -> nbformat.NotebookNode | None:
 
 
 def execute(notebook: nbformat.NotebookNode, path: Path, *, timeout: int = DEFAULT_TIMEOUT,
-            force: bool = False) -> Result:
+            force: bool = False, limits: Limits = Limits(), stop: threading.Event | None = None) -> Result:
     """Execute ``notebook`` (as made by :func:`tabbook.convert.to_notebook`) and write it to ``path``.
 
     Skips execution when the notebook at ``path`` has the same execution key, unless ``force``.
-    Never raises for a failing notebook: the Result says what failed; ``path`` is then untouched.
+    ``timeout`` is in seconds per cell, ``limits`` bound the outputs kept (:class:`Limits`), and
+    setting ``stop`` (from another thread) ends the execution within about
+    :data:`INTERRUPT_GRACE` seconds with status "interrupted".
+    Never raises for a failing notebook: the Result says what failed; ``path`` is then untouched,
+    also when the write itself fails (a read-only folder, a full disk).
     """
     meta = notebook.metadata["tabbook"]
     chapter, framework = meta["chapter"], meta["framework"]
@@ -90,23 +290,55 @@ def execute(notebook: nbformat.NotebookNode, path: Path, *, timeout: int = DEFAU
     def on_cell_start(cell, cell_index):
         running[:] = [cell_index]
 
-    client = NotebookClient(notebook, timeout=timeout, kernel_name=get(framework).kernel_name,
-                            resources={"metadata": {"path": str(path.parent)}}, record_timing=False,
-                            on_cell_start=on_cell_start)
+    client = BoundedClient(notebook, limits=limits, stop=stop, timeout=timeout,
+                           kernel_name=get(framework).kernel_name,
+                           resources={"metadata": {"path": str(path.parent)}}, record_timing=False,
+                           on_cell_start=on_cell_start)
     start = time.perf_counter()
     try:
         client.execute()
-    except CellExecutionError:
-        return _failure(notebook, running, start, "raised an exception")
-    except CellTimeoutError:
-        return _failure(notebook, running, start,
-                        f"ran longer than its timeout of {timeout} s (raise it with --timeout)")
-    except DeadKernelError as error:
-        return _failure(notebook, running, start, f"killed the kernel ({error})")
+    except (CellExecutionError, CellTimeoutError, DeadKernelError, OutputLimitError, NoSuchKernel,
+            asyncio.CancelledError, RuntimeError) as error:  # RuntimeError: "Kernel died before replying"
+        if client.stopped:
+            return _interrupted(notebook, running, start, path)
+        if isinstance(error, CellExecutionError):
+            return _failure(notebook, running, start, "raised an exception")
+        if isinstance(error, CellTimeoutError):
+            return _failure(notebook, running, start,
+                            f"ran longer than its timeout of {timeout} s (raise it with --timeout)")
+        if isinstance(error, DeadKernelError):
+            return _failure(notebook, running, start, f"killed the kernel ({error})")
+        if isinstance(error, OutputLimitError):
+            return _failure(notebook, running, start,
+                            f"brought the notebook's outputs to {error.total:,} characters, more than its limit "
+                            f"of {limits.notebook:,}: print less, or raise --max-notebook-output")
+        if isinstance(error, NoSuchKernel):
+            return Result(chapter, framework, "failed", error=(
+                f"{framework}: {chapter}: there is no kernel {get(framework).kernel_name}: "
+                f"register it with: python build.py env {framework}"))
+        if isinstance(error, RuntimeError) and not running:
+            return _failure(notebook, running, start, str(error))
+        raise
     seconds = time.perf_counter() - start
+    if client.stopped:  # the cell caught the KeyboardInterrupt: its outputs are not the cell's
+        return _interrupted(notebook, running, start, path)
     notebook.metadata["tabbook"]["execution_key"] = key
-    convert.write_notebook(notebook, path)
-    return Result(chapter, framework, "executed", seconds, recorded(notebook))
+    result = Result(chapter, framework, "executed", seconds, recorded(notebook), notes=client.notes)
+    try:
+        convert.write_notebook(notebook, path)
+    except OSError as error:
+        result.status = "failed"
+        result.error = (f"{framework}: {chapter}: executed in {seconds:.0f} s, but {display_path(path)} could not "
+                        f"be written ({error.strerror or error}); the notebook there is as it was. Fix the "
+                        f"cause (permissions, disk space), then run again")
+    return result
+
+
+def _where(cell, notebook) -> str:
+    """`` (source path:line)`` of a converted cell, or `` (generated by the converter)``."""
+    line = cell.metadata.get("tabbook", {}).get("line")
+    source = notebook.metadata.get("tabbook", {}).get("source")
+    return f" (source {source}:{line})" if line else " (generated by the converter)"
 
 
 def _failure(notebook, running: list[int], start: float, what: str) -> Result:
@@ -120,6 +352,16 @@ def _failure(notebook, running: list[int], start: float, what: str) -> Result:
     else:
         report += f"the kernel failed before the first cell: {what}"
     return Result(meta["chapter"], meta["framework"], "failed", time.perf_counter() - start, error=report)
+
+
+def _interrupted(notebook, running: list[int], start: float, path: Path) -> Result:
+    """The Result of an execution that its stop event ended: where it was; nothing written."""
+    meta = notebook.metadata["tabbook"]
+    where = (f"at cell {running[0] + 1}{_where(notebook.cells[running[0]], notebook)}" if running
+             else "while its kernel started")
+    return Result(meta["chapter"], meta["framework"], "interrupted", time.perf_counter() - start,
+                  error=f"{meta['framework']}: {meta['chapter']}: stopped {where}; "
+                        f"{display_path(path)} is as it was")
 
 
 def strip_ansi(text: str) -> str:
