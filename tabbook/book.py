@@ -17,6 +17,7 @@ from the URL. Sphinx's configuration is ``book/conf.py``; the generated sources 
 from __future__ import annotations
 
 import base64
+import os
 import re
 import runpy
 import urllib.parse
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import standalone, stored
+from . import standalone, stored, toc
 from .errors import BuildError
 from .execute import strip_ansi
 from .files import atomic_write_text
@@ -94,14 +95,16 @@ def index_page(chapters: list[Chapter]) -> str:
                 f"the book's repository, `python build.py env` makes this environment and its "
                 f"Jupyter kernel, `{get(name).display_name}`.")
         tabs.append(_tab_item(name, body))
-    toc = "\n".join(chapter.name for chapter in chapters)
+    folder = Path(os.path.commonpath([chapter.path.parent for chapter in chapters]))
+    toctrees = "".join(f"\n```{{toctree}}\n:maxdepth: 2\n:caption: {part.caption}\n\n" + "\n".join(part.chapters) + "\n```\n"
+                       for part in toc.parts_of([chapter.name for chapter in chapters], folder))
     return (
         "# Deep-Learning Building Blocks in Four Frameworks\n\n"
         "Every chapter shows the same ideas in MXNet, PyTorch, TensorFlow and MindSpore. Pick your "
         "framework on any tab: every code block of the book follows, and the book remembers your "
         "choice. A link can choose it too: add `?framework=pytorch` to the address.\n\n"
         + _tab_set(tabs)
-        + f"\n```{{toctree}}\n:maxdepth: 2\n:caption: Chapters\n\n{toc}\n```\n"
+        + toctrees
     )
 
 

@@ -32,6 +32,7 @@ from jupytext.myst import (MystMetadataParsingError, get_parser, myst_to_noteboo
                            read_cell_metadata)
 
 from .errors import SourceError
+from . import toc
 from .frameworks import ALL_TAG, NAMES
 
 #: Tags that are not frameworks but are understood by the tools downstream (nbval, MyST-NB).
@@ -522,13 +523,16 @@ def is_hidden(path: Path, folder: Path) -> bool:
 
 
 def find_chapters(folder: Path) -> list[Path]:
-    """The chapter sources under ``folder``, sorted by path: every ``*.md`` below it, recursively,
-    that is not hidden (:func:`is_hidden`) and not a folder. A broken link is kept (reading it
-    says what is wrong); the name rules are :func:`check_chapter_name`'s, applied when it is read.
+    """The chapter sources under ``folder``, in the order of its table of contents
+    (:mod:`tabbook.toc`; sorted by path where there is none): every ``*.md`` below it,
+    recursively, that is not hidden (:func:`is_hidden`) and not a folder. A broken link is kept
+    (reading it says what is wrong); the name rules are :func:`check_chapter_name`'s, applied when
+    it is read.
 
     Raises:
         SourceError: when two sources share a name, in any letter case, since both would be written
-            to ``tabs/<framework>/<name>.ipynb`` (one file on a case-insensitive file system).
+            to ``tabs/<framework>/<name>.ipynb`` (one file on a case-insensitive file system); when
+            the table of contents and the chapters disagree (:func:`tabbook.toc.order`).
     """
     paths = sorted(path for path in folder.rglob("*.md")
                    if not is_hidden(path, folder) and not path.is_dir())
@@ -541,4 +545,4 @@ def find_chapters(folder: Path) -> list[Path]:
             raise SourceError(path, None, f"a second chapter named {path.stem!r} (the first is {seen[key]}{case})",
                               "chapter names are file names and must be unique; rename one of them")
         seen[key] = path
-    return paths
+    return toc.order(paths, folder)
