@@ -33,6 +33,7 @@ from .execute import strip_ansi
 from .files import atomic_write_text
 from .frameworks import NAMES, ROOT, get
 from .merge import MergedCell, merge
+from .savedcode import SAVE_TAG
 from .source import Chapter
 
 CONF_DIR = ROOT / "book"
@@ -41,6 +42,8 @@ HTML_DIR = ROOT / "build" / "html"
 SYNC_GROUP = "framework"
 #: The tag of an exercise's solution: the page collapses it into a dropdown.
 SOLUTION_TAG = "solution"
+#: The caption of a saved cell's code (:mod:`tabbook.savedcode`), which is otherwise shown as usual.
+SAVED_CAPTION = "Saved in tabbook.saved"
 
 
 def build(chapters: list[Chapter], tabs: Path | None = None, source_dir: Path = SOURCE_DIR,
@@ -267,7 +270,8 @@ def _render_cell(cell, chapter: Chapter, framework: str, index: int, source_dir:
         return "" if "remove-cell" in tags else cell.source
     if "remove-cell" in tags:
         return ""
-    parts = [] if "remove-input" in tags else [_fenced(cell.source, "python")]
+    caption = SAVED_CAPTION if SAVE_TAG in tags else None
+    parts = [] if "remove-input" in tags else [_fenced(cell.source, "python", caption=caption)]
     for number, output in enumerate(cell.get("outputs", [])):
         if "remove-output" in tags or ("remove-stderr" in tags and output.get("name") == "stderr"):
             continue
@@ -295,10 +299,12 @@ def _render_output(output, stem: str, source_dir: Path) -> str:
     return ""
 
 
-def _fenced(text: str, info: str, css_class: str | None = None) -> str:
+def _fenced(text: str, info: str, css_class: str | None = None, caption: str | None = None) -> str:
     """``text`` in a backtick fence longer than any backtick run inside it."""
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
+    if caption:
+        return f"{fence}{{code-block}} {info}\n:caption: {caption}\n\n{text.rstrip()}\n{fence}"
     if css_class:
         return f"{fence}{{code-block}} {info}\n:class: {css_class}\n\n{text.rstrip()}\n{fence}"
     return f"{fence}{info}\n{text.rstrip()}\n{fence}"
