@@ -21,7 +21,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-from . import convert, envs, standalone
+from . import convert, envs, scrub, standalone
 from .errors import BuildError
 from .frameworks import ROOT, get
 from .record import recorded
@@ -105,6 +105,7 @@ def execute(notebook: nbformat.NotebookNode, path: Path, *, timeout: int = DEFAU
         return _failure(notebook, running, start, f"killed the kernel ({error})")
     seconds = time.perf_counter() - start
     notebook.metadata["tabbook"]["execution_key"] = key
+    scrub.scrub_notebook(notebook)  # published outputs: merged streams, no paths of this machine
     convert.write_notebook(notebook, path)
     return Result(chapter, framework, "executed", seconds, recorded(notebook))
 

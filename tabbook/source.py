@@ -33,6 +33,8 @@ from .frameworks import ALL_TAG, NAMES
 OTHER_TAGS = frozenset({"raises-exception", "skip-execution", "full-width", "margin", "scroll-output",
                         "solution"})
 OTHER_TAG_PREFIXES = ("nbval-", "hide-", "remove-", "bench-")
+#: Code-cell options that describe the cell's figures in the book: its alt text and caption.
+FIGURE_OPTIONS = ("alt", "caption")
 
 _FENCE = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _CODE_CELL = re.compile(r"^\{code-cell\}")
@@ -46,6 +48,8 @@ class Cell:
     ``frameworks`` lists the frameworks the cell goes to, in book order; ``shared`` is True for
     cells that go to every framework (untagged prose, or code tagged ``all``). ``tags`` are the
     remaining, non-framework tags (nbval markers and the like). ``line`` is 1-based in the source.
+    ``alt`` and ``caption`` describe the figures a code cell draws (its ``:alt:`` and ``:caption:``
+    options, a text or a list with one text per figure): the book's alt texts and numbered captions.
     """
 
     kind: str  # "code" or "markdown"
@@ -54,6 +58,8 @@ class Cell:
     shared: bool
     tags: tuple[str, ...]
     line: int
+    alt: tuple[str, ...] = ()
+    caption: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -224,6 +230,14 @@ def _cells(path: Path, nb_cells, lines: list[str], code_lines: list[int], body_s
                     f"a heading in prose for {', '.join(frameworks)} only: the book puts that prose in a "
                     f"tab, where a section cannot start, and the other frameworks' notebooks lose it",
                     "put a line '+++' before the heading, so that it starts a shared Markdown cell")
+        figure = {}
+        for key in FIGURE_OPTIONS:
+            value = nb_cell.metadata.get(key, [])
+            values = [value] if isinstance(value, str) else value
+            if not isinstance(values, list) or not all(isinstance(text, str) for text in values):
+                raise SourceError(path, line, f"the cell's {key} must be text or a list of texts, got {value!r}",
+                                  f'write `:{key}: "what the figure shows"`, or a list with one text per figure')
+            figure[key] = tuple(" ".join(text.split()) for text in values)
         cells.append(Cell(
             kind=nb_cell.cell_type,
             source=nb_cell.source,
@@ -231,6 +245,7 @@ def _cells(path: Path, nb_cells, lines: list[str], code_lines: list[int], body_s
             shared=shared,
             tags=other,
             line=line,
+            **figure,
         ))
     return cells
 
