@@ -37,9 +37,10 @@ def chromium() -> str:
 
 
 def build(chapters: list[Chapter], source_dir: Path = book.SOURCE_DIR, html_dir: Path = book.HTML_DIR,
-          single_dir: Path = SINGLE_DIR, frameworks: tuple[str, ...] = NAMES) -> float:
+          single_dir: Path = SINGLE_DIR, frameworks: tuple[str, ...] = NAMES, browser=None) -> float:
     """Print one PDF per framework of the book of ``chapters``, from the sources in ``source_dir``
     that :func:`tabbook.book.build` generated, into ``html_dir``/pdf; return the seconds it took.
+    ``browser``: a Playwright Chromium to print with (default: one started here).
 
     Raises:
         BuildError: the sources are missing, Sphinx failed, Chromium is missing or failed.
@@ -51,30 +52,41 @@ def build(chapters: list[Chapter], source_dir: Path = book.SOURCE_DIR, html_dir:
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 
-    page_url = (single_dir / "index.html").as_uri()
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium(), args=[
-                "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync"])
-            try:
-                for name in frameworks:
-                    context = browser.new_context(color_scheme="light")
-                    page = context.new_page()
-                    page.goto(f"{page_url}?framework={name}", wait_until="load")
-                    _prepare_for_print(page)
-                    data = page.pdf(format="A4", print_background=True, outline=True, tagged=True,
-                                    margin={"top": "18mm", "bottom": "18mm", "left": "16mm", "right": "16mm"},
-                                    display_header_footer=True, header_template="<span></span>",
-                                    footer_template='<div style="font-size:8px;width:100%;text-align:center">'
-                                                    '<span class="pageNumber"></span></div>')
-                    atomic_write_bytes(html_dir / book.pdf_name(name), data)
-                    context.close()
-            finally:
-                browser.close()
+        if browser is not None:
+            _print(browser, single_dir / "index.html", html_dir, frameworks)
+        else:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=chromium(), args=[
+                    "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync"])
+                try:
+                    _print(browser, single_dir / "index.html", html_dir, frameworks)
+                finally:
+                    browser.close()
     except PlaywrightError as error:
         raise BuildError(f"Chromium could not print the book: {str(error).splitlines()[0]}") from None
     return time.perf_counter() - start
+
+
+def _print(browser, page_path: Path, html_dir: Path, frameworks: tuple[str, ...]) -> None:
+    """Print the one-page book at ``page_path`` once per framework into ``html_dir``/pdf."""
+    for name in frameworks:
+        context = browser.new_context(color_scheme="light")
+        try:
+            page = context.new_page()
+            page.goto(f"{page_path.as_uri()}?framework={name}", wait_until="load")
+            _prepare_for_print(page)
+            data = page.pdf(format="A4", print_background=True, outline=True, tagged=True,
+                            margin={"top": "18mm", "bottom": "18mm", "left": "16mm", "right": "16mm"},
+                            display_header_footer=True, header_template="<span></span>",
+                            footer_template='<div style="font-size:8px;width:100%;text-align:center">'
+                                            '<span class="pageNumber"></span></div>')
+        finally:
+            context.close()
+        target = html_dir / book.pdf_name(name)
+        atomic_write_bytes(target, data)
+        target.chmod(0o644)  # published next to the pages, readable by a web server
 
 
 def _prepare_for_print(page) -> None:
