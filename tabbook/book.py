@@ -338,12 +338,21 @@ def _render_cell(cell, source: Cell, page: _Page, framework: str, index: int) ->
         if _image_type(output):
             drawn = figure - page.first_figure[index]
             label = f"Figure {page.number}.{figure}"
-            parts.append(_render_figure(output, stem, page.source_dir, label,
-                                        _nth(source.alt, drawn), _nth(source.caption, drawn)))
+            rendered = _render_figure(output, stem, page.source_dir, label,
+                                      _nth(source.alt, drawn), _nth(source.caption, drawn))
+            if drawn and parts[-1].startswith(_FIGURES):  # figures in a row: one group that wraps
+                parts[-1] = parts[-1][:-len(_FIGURES_END)] + "\n\n" + rendered + _FIGURES_END
+            else:
+                parts.append(f"{_FIGURES}\n{rendered}{_FIGURES_END}")
             figure += 1
         else:
             parts.append(_render_output(output, stem, page.source_dir))
     return "\n\n".join(part for part in parts if part)
+
+
+#: The group around consecutive figures of a cell: side by side where they fit, stacked on a phone.
+_FIGURES = "::::{container} output-figures\n"
+_FIGURES_END = "\n::::"
 
 
 #: A MyST comment before each cell on a generated page: the cell's line in the chapter source,

@@ -479,6 +479,8 @@ def test_figures_are_sharp_numbered_and_described(site, page):
         src, natural, shown = image.evaluate("i => [i.getAttribute('src'), i.naturalWidth, i.clientWidth]")
         assert src.endswith(".svg") or natural >= 2 * shown, (src, natural, shown)
         assert "Figure" not in image.get_attribute("alt") and len(image.get_attribute("alt")) > 30
+    tops = figures.evaluate_all("all => all.map(f => f.getBoundingClientRect().top)")
+    assert tops[0] == tops[1], "on a wide screen the two figures sit side by side"
     assert figures.locator("figcaption").all_inner_texts()[0].startswith("Figure 1.1.")
     assert figures.locator("figcaption").all_inner_texts()[1].startswith("Figure 1.2.")
     headings = page.locator("article h2").all_inner_texts()
@@ -515,6 +517,9 @@ def test_a_phone_needs_no_sideways_scrolling_and_tabs_fit_one_row(site, open_pag
     wide = page.evaluate("""() => Array.from(document.querySelectorAll('div.output pre'))
         .filter(p => p.getClientRects().length && p.scrollWidth > p.clientWidth + 1).length""")
     assert wide == 0, "output lines wrap"
+    tops = page.eval_on_selector_all("figure.output-figure", """all => all
+        .filter(f => f.getClientRects().length).map(f => f.getBoundingClientRect().top)""")
+    assert len(set(tops)) == len(tops), "on a phone the figures stack"
     titles = page.eval_on_selector_all(".prev-next-area p.prev-next-title", """titles => titles.map(e => {
         const box = e.getBoundingClientRect(), line = parseFloat(getComputedStyle(e).lineHeight);
         return box.height < 1.9 * line || box.width > 0.6 * e.closest('.prev-next-area').clientWidth; })""")
