@@ -160,6 +160,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = commands.add_parser("html", help="build the HTML book from the executed notebooks into build/html")
     sub.set_defaults(func=cmd_html)
 
+    sub = commands.add_parser("pdf", help="the book, then one PDF per framework (Chromium) into build/html/pdf")
+    sub.set_defaults(func=cmd_pdf)
+
     sub = commands.add_parser("check", help="fail if tabs/ does not match notebooks/")
     sub.set_defaults(func=cmd_check)
 
@@ -202,12 +205,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_all(args) -> int:
-    """The main job: environments, conversion, execution, summary, then the book."""
+    """The main job: environments, conversion, execution, summary, then the book and its PDFs."""
     cmd_env(argparse.Namespace(names=args.frameworks or [], force=False))
     cmd_convert(argparse.Namespace(chapters=args.chapters))
     status = cmd_execute(args)
     _print_coverage(args.chapters, args.frameworks)
-    return cmd_html(args) or status
+    return cmd_pdf(args) or status
 
 
 def _print_coverage(names: list[str], frameworks: list[str] | None) -> None:
@@ -231,6 +234,16 @@ def cmd_html(args) -> int:
 
     seconds = book.build(_chapters([]))
     _log(f"book: {book.HTML_DIR / 'index.html'} built in {seconds:.1f} s")
+    return 0
+
+
+def cmd_pdf(args) -> int:
+    """Build the book, then print it to one PDF per framework."""
+    from . import book, pdf
+
+    cmd_html(args)
+    seconds = pdf.build(_chapters([]))
+    _log(f"pdf: {', '.join(str(book.HTML_DIR / book.pdf_name(name)) for name in NAMES)} printed in {seconds:.1f} s")
     return 0
 
 

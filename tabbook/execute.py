@@ -39,7 +39,7 @@ from jupyter_core.utils import ensure_async, run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-from . import convert, envs, standalone
+from . import convert, envs, scrub, standalone
 from .errors import BuildError, display_path
 from .frameworks import ROOT, get
 from .record import recorded
@@ -323,6 +323,7 @@ def execute(notebook: nbformat.NotebookNode, path: Path, *, timeout: int = DEFAU
     if client.stopped:  # the cell caught the KeyboardInterrupt: its outputs are not the cell's
         return _interrupted(notebook, running, start, path)
     notebook.metadata["tabbook"]["execution_key"] = key
+    scrub.scrub_notebook(notebook)  # published outputs: merged streams, no paths of this machine
     result = Result(chapter, framework, "executed", seconds, recorded(notebook), notes=client.notes)
     try:
         convert.write_notebook(notebook, path)
