@@ -146,6 +146,14 @@ class BoundedClient(NotebookClient):
                         await ensure_async(self.km.signal_kernel(signal.SIGKILL))
                     await self._async_cleanup_kernel()
             atexit.unregister(self._cleanup_kernel)
+            if self.stopped:
+                # nbclient's kernel-alive poll of the cell that was cut off is left pending;
+                # cancelled here, it does not end the run with asyncio's "Task was destroyed".
+                pending = [task for task in asyncio.all_tasks()
+                           if task is not asyncio.current_task() and not task.done()]
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
 
     execute = run_sync(async_execute)
 
