@@ -15,7 +15,7 @@ from . import convert as convert_module
 from . import envs
 from . import execute as execute_module
 from .data import ENV_VAR as MNIST_ENV_VAR
-from .errors import BuildError, SourceError
+from .errors import BuildError, SourceError, display_path
 from .frameworks import NAMES, NOTEBOOKS, ROOT, get
 from .source import Chapter, find_chapters, read_chapter
 
@@ -309,7 +309,7 @@ def cmd_lock(args) -> int:
     for name in args.names:
         start = time.perf_counter()
         target = envs.lock(get(name), log=_log, device=device)
-        _log(f"{name}: wrote {target.relative_to(ROOT)} in {time.perf_counter() - start:.1f} s")
+        _log(f"{name}: wrote {display_path(target)} in {time.perf_counter() - start:.1f} s")
     return 0
 
 

@@ -32,13 +32,15 @@ from pathlib import Path
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
 from . import installers
-from .errors import BuildError
+from .errors import BuildError, display_path
 from .files import atomic_write_text
 from .frameworks import ROOT, Framework
 
 STAMP = ".tabbook-complete"
 PYTHON = "python3.11"
 DEVICES = ("cpu", "cuda")
+#: What Python's venv installs itself (pip; setuptools before 3.12): left out of the locks.
+VENV_PACKAGES = frozenset({"pip", "setuptools", "wheel"})
 #: The environment variable that chooses the device, like ``build.py env --device``.
 DEVICE_VARIABLE = "TABBOOK_DEVICE"
 def detect_device(requested: str | None = None) -> str:
@@ -139,7 +141,7 @@ def ensure_env(framework: Framework, log=print, device: str | None = None) -> bo
     if folder.exists():
         log(f"{framework.name}: removing unfinished environment {folder}")
         shutil.rmtree(folder)
-    log(f"{framework.name}: creating {folder} from {lock.relative_to(ROOT)}")
+    log(f"{framework.name}: creating {folder} from {display_path(lock)}")
     _run([_base_python(), "-m", "venv", str(folder)], framework)
     try:
         installers.install(folder / "bin" / "python", lock, env_device(framework, device), log=log,
@@ -214,18 +216,18 @@ def lock(framework: Framework, log=print, device: str = "cpu") -> Path:
     """
     source = lock_source(framework, device)
     if not source.is_file():
-        raise BuildError(f"{framework.name}: {source.relative_to(ROOT)} does not exist: "
+        raise BuildError(f"{framework.name}: {display_path(source)} does not exist: "
                          + ("the framework has no CUDA build, its CPU lock serves every device"
                             if device == "cuda" else "write the framework's direct pins there"))
     target = framework.tab_dir / ("requirements-cuda.txt" if device == "cuda" else "requirements.txt")
     constraints = [framework.requirements] if device == "cuda" else []
-    log(f"{framework.name}: resolving {source.relative_to(ROOT)}")
+    log(f"{framework.name}: resolving {display_path(source)}")
     try:
         pins, how = installers.resolve(source, device, constraints=constraints, log=log,
                                        prefix=f"{framework.name}: ")
     except BuildError as error:
         raise BuildError(f"{framework.name}: {error}") from None
-    pins = [pin for pin in pins if pin.split("==")[0].lower() not in {"pip", "setuptools", "wheel"}]
+    pins = [pin for pin in pins if pin.split("==")[0].lower() not in VENV_PACKAGES]
     # A local CPU wheel reports its build tag (torch==2.13.0+cpu); the registry knows the plain version.
     pins = [pin.split("+")[0] if pin.startswith("torch==") else pin for pin in pins]
     header = [f"# Lock of tabs/{framework.name}/{source.name} for Python 3.11 on x86_64 Linux ({how}).",
