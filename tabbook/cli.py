@@ -264,7 +264,7 @@ def cmd_bench(args) -> int:
     cmd_env(argparse.Namespace(names=args.frameworks or [], force=False, device=None))
     chapter = read_chapter(NOTEBOOKS / "custom-layers.md")
     bench.run(chapter, args.frameworks or NAMES, args.epochs, args.naive_epochs, args.batch_size, log=_log,
-              repeats=args.repeats, profile=args.profile, profile_epochs=args.profile_epochs)
+              repeats=args.repeats, profile=args.profile, profile_epochs=args.profile_epochs, report=bench.RESULTS)
     return 0
 
 
