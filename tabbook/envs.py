@@ -43,6 +43,8 @@ DEVICES = ("cpu", "cuda")
 VENV_PACKAGES = frozenset({"pip", "setuptools", "wheel"})
 #: The environment variable that chooses the device, like ``build.py env --device``.
 DEVICE_VARIABLE = "TABBOOK_DEVICE"
+
+
 def detect_device(requested: str | None = None) -> str:
     """The device the environments are built for: ``requested`` (``build.py env --device``),
     else ``$TABBOOK_DEVICE``, else ``"cuda"`` where ``nvidia-smi -L`` lists a GPU, else ``"cpu"``.
