@@ -129,8 +129,8 @@ def is_ready(framework: Framework, device: str | None = None) -> bool:
 def ensure_env(framework: Framework, log=print, device: str | None = None) -> bool:
     """Build the framework's environment for ``device`` unless it is ready; return True if it was built.
 
-    The venv comes from Python 3.11's ``venv`` (with its own pip), then the lock is installed into it
-    by uv, or by pip where uv cannot run (:func:`tabbook.installers.install`).
+    The venv comes from Python 3.11's ``venv`` (with its own pip and setuptools), the lock is
+    installed into it by uv, or by pip where uv cannot run (:func:`tabbook.installers.create`).
 
     Raises:
         BuildError: the venv or the install failed; the message holds the installer's last lines and
@@ -144,10 +144,9 @@ def ensure_env(framework: Framework, log=print, device: str | None = None) -> bo
         log(f"{framework.name}: removing unfinished environment {folder}")
         shutil.rmtree(folder)
     log(f"{framework.name}: creating {folder} from {display_path(lock)}")
-    _run([_base_python(), "-m", "venv", str(folder)], framework)
     try:
-        installers.install(folder / "bin" / "python", lock, env_device(framework, device), log=log,
-                           prefix=f"{framework.name}: ")
+        installers.create(folder, _base_python(), lock, env_device(framework, device), log=log,
+                          prefix=f"{framework.name}: ")
     except BuildError as error:
         raise BuildError(f"{framework.name}: {error}\nfix the cause, then run: python build.py env "
                          f"{framework.name}") from None
@@ -247,14 +246,6 @@ def _base_python() -> str:
         return sys.executable
     raise BuildError(f"Python 3.11 is needed to create the framework environments: "
                      f"{PYTHON} is not on PATH and this is Python {sys.version.split()[0]}")
-
-
-def _run(command: list[str], framework: Framework) -> None:
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise BuildError(f"{framework.name}: `{' '.join(command)}` failed with exit code "
-                         f"{result.returncode}:\n{_tail(result.stdout + result.stderr, 15)}\n"
-                         f"fix the cause, then run: python build.py env {framework.name}")
 
 
 def _tail(text: str, lines: int = 3) -> str:

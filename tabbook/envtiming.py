@@ -1,6 +1,6 @@
 """Time building the framework environments, pip against uv, cold and warm, in one run.
 
-    python -m tabbook.envtiming [FRAMEWORK...]      (in the tooling environment, .venv)
+    python -m tabbook.envtiming [--uv-only] [FRAMEWORK...]      (in the tooling environment, .venv)
 
 For each framework, one after the other, four builds of its CPU environment, each into a new
 empty ``$TABBOOK_ENVS``: pip with an empty pip cache (cold), uv with an empty uv cache (cold), then
@@ -47,14 +47,14 @@ def build_seconds(framework: str, installer: str, caches: Path, root: Path) -> f
                 os.environ[key] = value
 
 
-def measure(frameworks=NAMES, log=print) -> dict[str, dict[tuple[str, str], float]]:
-    """{framework: {(installer, "cold" | "warm"): seconds}} for every run of :data:`RUNS`."""
+def measure(frameworks=NAMES, log=print, runs=RUNS) -> dict[str, dict[tuple[str, str], float]]:
+    """{framework: {(installer, "cold" | "warm"): seconds}} for every run of ``runs``."""
     results: dict[str, dict[tuple[str, str], float]] = {}
     with tempfile.TemporaryDirectory(prefix="tabbook-envtiming-") as folder:
         caches = Path(folder) / "caches"
         for framework in frameworks:
             results[framework] = {}
-            for number, (installer, cache) in enumerate(RUNS):
+            for number, (installer, cache) in enumerate(runs):
                 seconds = build_seconds(framework, installer, caches, Path(folder) / f"envs-{framework}-{number}")
                 results[framework][(installer, cache)] = seconds
                 log(f"{framework}: {installer} {cache}: {seconds:.1f} s")
@@ -63,17 +63,20 @@ def measure(frameworks=NAMES, log=print) -> dict[str, dict[tuple[str, str], floa
 
 def table(results: dict[str, dict[tuple[str, str], float]]) -> str:
     """The Markdown table of :func:`measure`'s results, one row per framework and a total."""
-    rows = ["| framework | pip, cold | uv, cold | pip, warm | uv, warm |", "| --- | ---: | ---: | ---: | ---: |"]
+    runs = list(next(iter(results.values())))
+    rows = ["| framework | " + " | ".join(f"{installer}, {cache}" for installer, cache in runs) + " |",
+            "| --- |" + " ---: |" * len(runs)]
     for framework, times in results.items():
-        rows.append(f"| {get(framework).title} | " + " | ".join(f"{times[run]:.1f}" for run in RUNS) + " |")
-    totals = [sum(times[run] for times in results.values()) for run in RUNS]
+        rows.append(f"| {get(framework).title} | " + " | ".join(f"{times[run]:.1f}" for run in runs) + " |")
+    totals = [sum(times[run] for times in results.values()) for run in runs]
     rows.append("| all | " + " | ".join(f"**{total:.1f}**" for total in totals) + " |")
     return "\n".join(rows)
 
 
 def main(argv: list[str]) -> int:
-    frameworks = argv or list(NAMES)
-    results = measure(frameworks)
+    runs = [run for run in RUNS if run[0] == "uv"] if "--uv-only" in argv else RUNS
+    frameworks = [name for name in argv if name != "--uv-only"] or list(NAMES)
+    results = measure(frameworks, runs=runs)
     print(f"\nseconds per environment build, {platform.machine()}, {os.cpu_count()} cores, "
           f"{time.strftime('%Y-%m-%d %H:%M')}\n")
     print(table(results))

@@ -88,6 +88,35 @@ def test_a_failing_uv_is_reported_and_pip_installs_instead(tmp_path, monkeypatch
     assert lines[0].endswith("x: uv failed: installing with pip instead")
 
 
+def _versions(python: Path) -> dict[str, str]:
+    script = "import importlib.metadata as m, json; print(json.dumps({d.name: d.version for d in m.distributions()}))"
+    return json.loads(subprocess.run([str(python), "-c", script], check=True, capture_output=True, text=True).stdout)
+
+
+def test_create_with_uv_gives_the_lock_and_the_pip_and_setuptools_that_venv_gives(tmp_path):
+    base = envs._base_python()
+    lock = tmp_path / "lock.txt"
+    lock.write_text("# nothing but what venv brings\n")
+    assert installers.create(tmp_path / "uv-env", base, lock, "cpu", log=pytest.fail) == "uv"
+    subprocess.run([base, "-m", "venv", str(tmp_path / "venv-env")], check=True)
+    by_venv = _versions(tmp_path / "venv-env" / "bin" / "python")
+    assert _versions(tmp_path / "uv-env" / "bin" / "python") == by_venv and {"pip", "setuptools"} <= set(by_venv)
+
+
+def test_create_falls_back_to_venv_and_pip_where_uv_fails(tmp_path, monkeypatch):
+    fake_uv = tmp_path / "uv"
+    fake_uv.write_text("#!/bin/sh\necho 'error: the fake uv always fails' >&2\nexit 2\n")
+    fake_uv.chmod(0o755)
+    monkeypatch.setattr(installers, "find_uv", lambda: str(fake_uv))
+    lock = tmp_path / "lock.txt"
+    lock.write_text("setuptools==65.5.0\n")  # what venv installs: pip has nothing to fetch
+    lines = []
+    assert installers.create(tmp_path / "env", envs._base_python(), lock, "cpu", log=lines.append) == "pip"
+    assert len(lines) == 1 and "error: the fake uv always fails" in lines[0]
+    assert lines[0].endswith("uv failed: building the environment with pip instead")
+    assert "pip" in _versions(tmp_path / "env" / "bin" / "python")
+
+
 def test_the_last_installers_failure_is_an_error_with_its_output(tmp_path, monkeypatch):
     monkeypatch.setattr(installers, "find_uv", lambda: None)
     lock = tmp_path / "lock.txt"
