@@ -331,6 +331,7 @@ def execute(notebook: nbformat.NotebookNode, path: Path, *, timeout: int = DEFAU
     if client.stopped:  # the cell caught the KeyboardInterrupt: its outputs are not the cell's
         return _interrupted(notebook, running, start, path)
     notebook.metadata["tabbook"]["execution_key"] = key
+    notebook.metadata["tabbook"]["seconds"] = round(seconds, 1)  # for balancing test shards (tabbook.shard)
     scrub.scrub_notebook(notebook)  # published outputs: merged streams, no paths of this machine
     result = Result(chapter, framework, "executed", seconds, recorded(notebook), notes=client.notes)
     try:
