@@ -460,16 +460,18 @@ def cmd_lock(args) -> int:
 
 
 def summary_table(results: list[execute_module.Result]) -> str:
-    """A Markdown table, one row per chapter and framework: status, seconds, test accuracy."""
-    rows = ["| chapter | framework | status | seconds | test accuracy |",
-            "| --- | --- | --- | ---: | ---: |"]
+    """A Markdown table, one row per chapter (in book order) and framework: status, seconds, the
+    device the notebook recorded, test accuracy."""
+    rows = ["| chapter | framework | status | seconds | device | test accuracy |",
+            "| --- | --- | --- | ---: | --- | ---: |"]
     order = {name: index for index, name in enumerate(NAMES)}
-    for result in sorted(results, key=lambda r: (r.chapter, order[r.framework])):
+    chapters = list(dict.fromkeys(result.chapter for result in results))  # the book's order
+    for result in sorted(results, key=lambda r: (chapters.index(r.chapter), order[r.framework])):
         accuracy = result.records.get("test_accuracy")
         seconds = f"{result.seconds:.1f}" if result.status in ("executed", "failed", "interrupted") else "-"
         status = result.status if result.status != "omitted" else f"omitted: {result.error}"
         rows.append(f"| {result.chapter} | {get(result.framework).title} | {status} | {seconds} | "
-                    f"{'-' if accuracy is None else f'{accuracy:.4f}'} |")
+                    f"{result.records.get('device', '-')} | {'-' if accuracy is None else f'{accuracy:.4f}'} |")
     return "\n".join(rows)
 
 
