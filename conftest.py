@@ -26,3 +26,44 @@ def _setup_in_framework_kernel(self):
 
 
 nbval.plugin.IPyNbFile.setup = _setup_in_framework_kernel
+
+
+# build.py test --shard K/N (tabbook/shard.py): this machine's share of the notebooks.
+def pytest_addoption(parser):
+    parser.addoption("--shard", default=None, metavar="K/N",
+                     help="run shard K of N: the tests of a deterministic 1/N of the notebooks, balanced by "
+                          "their recorded execution time; shard 1 also runs the tests of no notebook")
+
+
+def _notebook_of(item, known):
+    """The (chapter, framework) an item tests, or None for a test of no notebook."""
+    path = getattr(item, "path", None)
+    if path is not None and path.suffix == ".ipynb":
+        return (path.stem, path.parent.name)
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    chapter = params.get("chapter", params.get("chapter_name"))
+    chapter = getattr(chapter, "name", chapter)
+    key = (chapter, params.get("framework"))
+    return key if key in known else None
+
+
+def pytest_collection_modifyitems(config, items):
+    text = config.getoption("--shard")
+    if text is None:
+        return
+    import pytest
+    from tabbook import shard
+    from tabbook.frameworks import ROOT
+
+    try:
+        k, n = shard.parse(text)
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
+    shards = shard.assign(shard.recorded_seconds(ROOT / "tabs"), n)
+    keep, drop = [], []
+    for item in items:
+        key = _notebook_of(item, shards)
+        (keep if (shards[key] if key else 1) == k else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

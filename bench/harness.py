@@ -1,5 +1,5 @@
 # Runs in a framework's kernel after the chapter's own cells up to the `bench-replace` cell, so
-# `train`, `get_net`, `device` and the MNIST arrays are the notebook's. BENCH (set by the driver)
+# `train`, `get_net`, `device`, `lr`, `momentum` and the MNIST arrays are the notebook's. BENCH (set by the driver)
 # holds the input file, the epochs and the batch size, and, with --profile, the profile folder;
 # the framework's file defines VARIANTS, and may define operator_profile(folder).
 import builtins
@@ -46,7 +46,7 @@ def time_train(make_net, train_iter, num_epochs, after_first_epoch=None, **optio
     start = time.perf_counter()
     builtins.print = stamped
     try:
-        history = train(net, train_iter, num_epochs, **options)
+        history = train(net, train_iter, (test_images, test_labels), num_epochs, lr, momentum, **options)
     finally:
         builtins.print = original
     seconds = [b - a for a, b in zip([start] + stamps[:-1], stamps)]

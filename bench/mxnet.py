@@ -30,8 +30,8 @@ def builtin_net():
 
 batches = [(np.array(train_images[b], ctx=device), np.array(train_labels[b], ctx=device)) for b in BATCHES]
 VARIANTS = {
-    "custom": (custom_net, batches, BENCH["epochs"], {}),
-    "built-in": (builtin_net, batches, BENCH["epochs"], {}),
-    "naive (not hybridized)": (lambda: custom_net(hybridize=False), batches, BENCH["naive_epochs"], {}),
+    "custom": (custom_net, batches, BENCH["epochs"], {"device": device}),
+    "built-in": (builtin_net, batches, BENCH["epochs"], {"device": device}),
+    "naive (not hybridized)": (lambda: custom_net(hybridize=False), batches, BENCH["naive_epochs"], {"device": device}),
 }
 run_variants()

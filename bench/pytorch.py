@@ -12,7 +12,7 @@ def builtin_net():
 
 batches = [(torch.from_numpy(train_images[b]), torch.from_numpy(train_labels[b]).long()) for b in BATCHES]
 VARIANTS = {
-    "custom": (lambda: set_weights(get_net()), batches, BENCH["epochs"], {}),
-    "built-in": (lambda: set_weights(builtin_net()), batches, BENCH["epochs"], {}),
+    "custom": (lambda: set_weights(get_net()), batches, BENCH["epochs"], {"device": device}),
+    "built-in": (lambda: set_weights(builtin_net()), batches, BENCH["epochs"], {"device": device}),
 }
 run_variants()

@@ -11,22 +11,40 @@ project = "Deep-Learning Building Blocks in Four Frameworks"
 # empty means none.
 tabbook_repository = os.environ.get("TABBOOK_REPOSITORY", "https://github.com/tabbook/four-frameworks")
 tabbook_branch = os.environ.get("TABBOOK_BRANCH", "main")
+# Each chapter ends with a link to its discussion: this URL pattern, set here and only here
+# (TABBOOK_DISCUSSIONS overrides it), with {chapter} the chapter's file name and {title} its
+# title. Empty means no link.
+tabbook_discussions = os.environ.get(
+    "TABBOOK_DISCUSSIONS",
+    f"{tabbook_repository}/discussions?discussions_q={{title}}" if tabbook_repository else "")
 author = "The tabbook authors"
 copyright = "2026, the tabbook authors"
 
 extensions = [
     "myst_parser",
     "sphinx_design",
-    "sphinx-mathjax-offline",  # MathJax from the package, not from a CDN
+    "sphinx-mathjax-offline",  # MathJax from the package, not from a CDN; only on pages with math
+    "sphinx_copybutton",
 ]
 myst_enable_extensions = ["colon_fence", "dollarmath"]
+# myst-parser would configure MathJax with an inline script; _static/tabbook-mathjax.js does.
+myst_update_mathjax = False
 source_suffix = {".md": "markdown"}
 exclude_patterns = ["_downloads/**", "_sources_md/**", "_images_out/**"]
+templates_path = ["_templates"]  # the theme's layout without inline scripts (see layout.html)
+
+# A copy button on code, none on outputs (they are in blocks with the class "output").
+copybutton_selector = "div.highlight-python:not(.output) pre, div.highlight-default:not(.output) pre"
+copybutton_exclude = ".linenos, .gp"
 
 html_theme = "pydata_sphinx_theme"
 html_title = "Four Frameworks"
 html_static_path = ["_static"]
 html_css_files = ["book.css"]
+# The frameworks, in book order, for ?framework=<name> (tabbook.js reads them from its tag).
+tabbook_frameworks = "mxnet pytorch tensorflow mindspore"
+html_js_files = [("tabbook.js", {"data-frameworks": tabbook_frameworks, "data-sync-group": "framework",
+                                 "priority": 200})]
 html_copy_source = False
 html_theme_options = {
     "navigation_with_keys": True,
@@ -40,3 +58,44 @@ html_sidebars = {"**": []}  # few pages: the header lists them, each page has it
 html_favicon = "_static/favicon.svg"
 # pydata-sphinx-theme reads the initial light/dark mode from here; empty, its script logs an error.
 html_context = {"default_mode": "auto"}
+
+# The pages' Content-Security-Policy: scripts only from the book's own files (no inline script,
+# no other host), images from the book or data: URIs, nothing fetched from elsewhere. Output
+# HTML is sanitized too (tabbook/sanitize.py); this is the second wall.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                           "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; "
+                           "object-src 'none'; frame-src 'none'; base-uri 'self'; form-action 'self'")
+
+# The inline scripts that Sphinx, the theme and the extensions add, and what replaces them.
+# pydata-sphinx-theme's DOCUMENTATION_OPTIONS.pagename and .search_as_you_type serve its version
+# switcher and search-as-you-type, which the book does not use (unset, the theme skips both).
+_INLINE_SCRIPTS_DROPPED = ("DOCUMENTATION_OPTIONS.pagename = ", "DOCUMENTATION_OPTIONS.search_as_you_type = ")
+
+
+def _secure_page(app, pagename, templatename, context, doctree):
+    """Every page: the Content-Security-Policy first in <head>, one viewport tag, no inline
+    script (a new one from an extension stops the build, rather than being blocked unseen)."""
+    from sphinx.errors import ExtensionError
+
+    kept = []
+    math = False
+    for script in context.get("script_files", []):
+        body = getattr(script, "attributes", {}).get("body")
+        filename = getattr(script, "filename", "") or ""
+        math = math or "mathjax" in filename
+        if body is None:
+            kept.append(script)
+        elif not body.startswith(_INLINE_SCRIPTS_DROPPED):
+            raise ExtensionError(f"{pagename}: an inline script would be blocked by the pages' "
+                                 f"Content-Security-Policy: {body[:80]!r}; move it into book/_static")
+    context["script_files"][:] = kept  # the builder's own list: add_js_file below appends to it
+    if math:
+        app.add_js_file("tabbook-mathjax.js", priority=400)
+    metatags = context.get("metatags", "")
+    metatags = metatags.replace('<meta name="viewport" content="width=device-width, initial-scale=1" />\n', "")
+    context["metatags"] = (f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}" />\n'
+                           + metatags)
+
+
+def setup(app):
+    app.connect("html-page-context", _secure_page, priority=900)

@@ -20,6 +20,7 @@ and the ratios custom/built-in and framework/NumPy, all from one run.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -45,6 +46,10 @@ from .source import Chapter
 
 BENCH_CODE = ROOT / "bench"
 OUT = ROOT / "build" / "bench"
+#: The committed report of the last benchmark at the chapter's batch size (the README cites it).
+RESULTS = BENCH_CODE / "RESULTS.md"
+#: The chapter's batch size: only a benchmark at this size writes :data:`RESULTS`.
+CHAPTER_BATCH_SIZE = 256
 MARKER = "BENCH_RESULT "
 TAG = "bench-replace"
 
@@ -227,11 +232,82 @@ def profile_report(results: dict, profiled: dict, params: dict, out: Path) -> st
     return "\n".join(parts)
 
 
+def machine() -> dict[str, str | int | float]:
+    """What the report says of the machine: {"cpu": model name, "cores": logical cores, "memory_gib":
+    total memory in GiB, "system": OS and architecture, "python": version}. Linux reads
+    /proc/cpuinfo and /proc/meminfo; elsewhere the model is ``platform.processor()`` and the memory 0."""
+    model, memory_kib = platform.processor() or "unknown", 0
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory_kib = int(line.split()[1])
+    return {"cpu": model, "cores": os.cpu_count() or 0, "memory_gib": round(memory_kib / 2 ** 20, 1),
+            "system": f"{platform.system()} {platform.machine()}", "python": platform.python_version()}
+
+
+#: The distributions whose versions the report names, per framework (from its lock).
+REPORTED = {"mxnet": ("mxnet", "mxnet-cu117", "numpy"), "pytorch": ("torch", "numpy"),
+            "tensorflow": ("tensorflow-cpu", "tensorflow", "keras", "numpy"), "mindspore": ("mindspore", "numpy")}
+
+
+def versions(frameworks) -> dict[str, str]:
+    """{framework: "mindspore 2.10.0, numpy 1.26.4 (cpu)"}: the versions, from the lock its
+    environment was built from, and the device of that environment."""
+    from . import envs, standalone
+
+    found = {}
+    for name in frameworks:
+        pins = standalone.read_pins(envs.lock_file(get(name)))
+        listed = ", ".join(f"{package} {pins[package]}" for package in REPORTED.get(name, ()) if package in pins)
+        found[name] = f"{listed} ({envs.env_device(get(name))})"
+    found["numpy"] = f"numpy {np.__version__} (the tooling environment)"
+    return found
+
+
+def results_report(results: dict[str, dict[str, dict]], params: dict, when: str, host: dict,
+                   installed: dict[str, str], load: tuple[float, float]) -> str:
+    """The committed report (:data:`RESULTS`): date, machine, versions and, per framework, the
+    custom and built-in s/epoch, custom / built-in and custom / NumPy, from one benchmark's
+    ``results`` (:func:`summarise` rows; ``load``: the 1-minute load average before and after)."""
+    numpy_s = results["numpy"]["NumPy"]["s_per_epoch"]
+    lines = ["# Training benchmark results", "",
+             "Written by `python build.py bench` (the table of its last run at the chapter's batch size; "
+             "the README's numbers come from here). s/epoch: the median of the epochs after each run's "
+             "first; custom / built-in: the median of the alternating pairs' ratios; custom / NumPy: the "
+             "custom network against the NumPy floor.", "",
+             f"- date: {when}",
+             f"- machine: {host['cpu']}, {host['cores']} logical cores, {host['memory_gib']} GiB memory, "
+             f"{host['system']}, Python {host['python']}",
+             f"- load average (1 min) before and after: {load[0]:.2f}, {load[1]:.2f}"
+             + (" (other work shared the CPU: the times are noisy)" if max(load) > host["cores"] * 0.5 else ""),
+             f"- batch size {params['batch_size']}, {params['epochs']} epochs per run, {params['repeats']} "
+             f"runs each of the custom and the built-in network", "",
+             "| framework | versions (device) | custom s/epoch | built-in s/epoch | custom / built-in | custom / NumPy |",
+             "| --- | --- | ---: | ---: | ---: | ---: |"]
+    for framework, variants in results.items():
+        if framework == "numpy":
+            continue
+        custom, builtin = variants["custom"], variants.get("built-in")
+        builtin_s = f"{builtin['s_per_epoch']:.2f}" if builtin else "-"
+        ratio = f"{custom_over_builtin(custom, builtin):.2f}" if builtin else "-"
+        lines.append(f"| {get(framework).title} | {installed.get(framework, '')} | {custom['s_per_epoch']:.2f} | "
+                     f"{builtin_s} | {ratio} | {custom['s_per_epoch'] / numpy_s:.2f} |")
+    lines.append(f"| NumPy | {installed.get('numpy', '')} | {numpy_s:.2f} | | | 1.00 |")
+    return "\n".join(lines) + "\n"
+
+
 def run(chapter: Chapter, frameworks=NAMES, epochs: int = 4, naive_epochs: int = 3,
         batch_size: int = 256, out: Path = OUT, log=print, repeats: int = 3, profile: bool = False,
-        profile_epochs: int = 2) -> Path:
+        profile_epochs: int = 2, report: Path | None = None) -> Path:
     """Run the benchmark and write ``out/results-<batch size>.md`` (and the raw ``.json``); with
-    ``profile``, also ``out/profile-<batch size>.md`` and the raw profiles under ``out/profile/``.
+    ``profile``, also ``out/profile-<batch size>.md`` and the raw profiles under ``out/profile/``;
+    with ``report`` (``build.py bench`` gives :data:`RESULTS`), at the chapter's batch size, also
+    the committed report there (:func:`results_report`).
 
     Raises:
         BuildError: a count below 1, a benchmark notebook failed, or ``profile`` without py-spy
@@ -247,6 +323,7 @@ def run(chapter: Chapter, frameworks=NAMES, epochs: int = 4, naive_epochs: int =
               "batch_size": batch_size, "lr": 0.1, "momentum": 0.9, "repeats": repeats}
     if profile:
         params.update(py_spy=find_py_spy(), profile_epochs=profile_epochs)
+    load_before = os.getloadavg()[0]
     raw: dict[str, dict] = {}
     profiled: dict[str, dict] = {}
     notes: dict[str, str | None] = {}
@@ -276,9 +353,12 @@ def run(chapter: Chapter, frameworks=NAMES, epochs: int = 4, naive_epochs: int =
               f"and custom / built-in is the median of the pairs' ratios; the naive path runs once; NumPy "
               f"runs in a new process before the first framework and after each. Measured in one "
               f"benchmark on {platform.machine()} with {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}.\n\n")
-    report = header + table(results) + "\n" + ratio_notes(results, notes)
-    atomic_write_text(out / f"results-{batch_size}.md", report)
-    log(report)
+    atomic_write_text(out / f"results-{batch_size}.md", header + table(results) + "\n" + ratio_notes(results, notes))
+    log(header + table(results) + "\n" + ratio_notes(results, notes))
+    if report is not None and batch_size == CHAPTER_BATCH_SIZE:
+        atomic_write_text(report, results_report(results, params, time.strftime("%Y-%m-%d %H:%M %Z"), machine(),
+                                                 versions(frameworks), (load_before, os.getloadavg()[0])))
+        log(f"bench: the report for the repository is {display_path(report)}")
     if profiled:
         atomic_write_text(out / f"profile-{batch_size}.md", profile_report(results, profiled, params, out))
         log(f"bench: profile in {display_path(out / f'profile-{batch_size}.md')}")

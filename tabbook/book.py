@@ -17,6 +17,9 @@ from the URL. Sphinx's configuration is ``book/conf.py``; the generated sources 
 from __future__ import annotations
 
 import base64
+import copy
+import dataclasses
+import json
 import os
 import re
 import runpy
@@ -27,14 +30,13 @@ from pathlib import Path
 
 import nbformat
 
-from . import standalone, stored, toc
+from . import sanitize, scrub, standalone, stored, toc
 from .errors import BuildError
 from .execute import strip_ansi
 from .files import atomic_write_text
 from .frameworks import NAMES, ROOT, get
 from .merge import MergedCell, merge
-from .savedcode import SAVE_TAG
-from .source import Chapter
+from .source import Cell, Chapter
 
 CONF_DIR = ROOT / "book"
 SOURCE_DIR = ROOT / "build" / "book-src"
@@ -42,8 +44,6 @@ HTML_DIR = ROOT / "build" / "html"
 SYNC_GROUP = "framework"
 #: The tag of an exercise's solution: the page collapses it into a dropdown.
 SOLUTION_TAG = "solution"
-#: The caption of a saved cell's code (:mod:`tabbook.savedcode`), which is otherwise shown as usual.
-SAVED_CAPTION = "Saved in tabbook.saved"
 
 
 def build(chapters: list[Chapter], tabs: Path | None = None, source_dir: Path = SOURCE_DIR,
@@ -53,16 +53,12 @@ def build(chapters: list[Chapter], tabs: Path | None = None, source_dir: Path = 
     ``tabs`` is the folder of the executed notebooks (default: tabs/ of this checkout).
 
     Raises:
-        BuildError: a notebook is missing (run ``build.py execute`` first) or Sphinx failed.
+        BuildError: a notebook is missing (run ``build.py execute`` first) or Sphinx reported a
+            problem (its messages name the chapter source's line: ``notebooks/<chapter>.md:<line>``).
     """
     start = time.perf_counter()
     write_sources(chapters, tabs or (ROOT / "tabs"), source_dir)
-    from sphinx.cmd.build import build_main
-
-    code = build_main(["-b", "html", "-q", "-W", "--keep-going", "-c", str(CONF_DIR),
-                       str(source_dir), str(html_dir)])
-    if code != 0:
-        raise BuildError(f"Sphinx failed (exit code {code}); its messages are above")
+    run_sphinx("html", source_dir, html_dir, chapters)
     return time.perf_counter() - start
 
 
@@ -71,7 +67,7 @@ def write_sources(chapters: list[Chapter], tabs: Path, source_dir: Path) -> None
     if source_dir.exists():
         shutil.rmtree(source_dir)
     source_dir.mkdir(parents=True)
-    for chapter in chapters:
+    for number, chapter in enumerate(chapters, 1):
         notebooks = {}
         for name in chapter.frameworks:
             path = tabs / name / f"{chapter.name}.ipynb"
@@ -81,8 +77,8 @@ def write_sources(chapters: list[Chapter], tabs: Path, source_dir: Path) -> None
             shutil.copy(path, download)
         sources = source_dir / "_sources_md"
         sources.mkdir(exist_ok=True)
-        shutil.copy(chapter.path, sources / f"{chapter.name}.md.txt")
-        atomic_write_text(source_dir / f"{chapter.name}.md", chapter_page(chapter, notebooks, source_dir))
+        shutil.copy(chapter.path, sources / f"{chapter.name}.md")
+        atomic_write_text(source_dir / f"{chapter.name}.md", chapter_page(chapter, notebooks, source_dir, number))
     atomic_write_text(source_dir / "index.md", index_page(chapters))
 
 
@@ -99,37 +95,70 @@ def index_page(chapters: list[Chapter]) -> str:
                 f"Jupyter kernel, `{get(name).display_name}`.")
         tabs.append(_tab_item(name, body))
     folder = Path(os.path.commonpath([chapter.path.parent for chapter in chapters]))
-    toctrees = "".join(f"\n```{{toctree}}\n:maxdepth: 2\n:caption: {part.caption}\n\n" + "\n".join(part.chapters) + "\n```\n"
+    toctrees = "".join(f"\n```{{toctree}}\n:maxdepth: 2\n:numbered:\n:caption: {part.caption}\n\n" + "\n".join(part.chapters) + "\n```\n"
                        for part in toc.parts_of([chapter.name for chapter in chapters], folder))
+    pdfs = " · ".join(f'<a class="tabbook-pdf" href="{pdf_name(name)}" download>{get(name).title}</a>'
+                      for name in NAMES)
     return (
         "# Deep-Learning Building Blocks in Four Frameworks\n\n"
         "Every chapter shows the same ideas in MXNet, PyTorch, TensorFlow and MindSpore. Pick your "
         "framework on any tab: every code block of the book follows, and the book remembers your "
         "choice. A link can choose it too: add `?framework=pytorch` to the address.\n\n"
+        "Your browser's find (Ctrl+F) sees only the selected framework's tabs. The book's search "
+        "(the search button, or Ctrl+K) searches the code and outputs of all four frameworks: a "
+        "result opens the page at the first match, highlighted, in the tab of the framework that "
+        "holds it.\n\n"
+        f"The whole book as a PDF, with one framework's code: {pdfs}.\n\n"
         + _tab_set(tabs)
         + toctrees
     )
+
+
+def pdf_name(framework: str) -> str:
+    """The PDF of the whole book with ``framework``'s code, relative to the book's root."""
+    return f"pdf/four-frameworks-{framework}.pdf"
 
 
 _MAIN_PACKAGES = {"mxnet": {"mxnet", "numpy"}, "pytorch": {"torch", "numpy"},
                   "tensorflow": {"tensorflow-cpu", "keras", "numpy"}, "mindspore": {"mindspore", "numpy"}}
 
 
-def chapter_page(chapter: Chapter, notebooks: dict[str, nbformat.NotebookNode], source_dir: Path) -> str:
-    """The MyST page of ``chapter`` from its executed notebooks (framework name -> notebook)."""
+@dataclasses.dataclass
+class _Page:
+    """What rendering a chapter's cells needs: the chapter, its number in the book, where images
+    go, and the number of the first figure of each chapter cell that draws figures."""
+
+    chapter: Chapter
+    number: int
+    source_dir: Path
+    first_figure: dict[int, int] = dataclasses.field(default_factory=dict)
+
+
+def chapter_page(chapter: Chapter, notebooks: dict[str, nbformat.NotebookNode], source_dir: Path,
+                 number: int = 1) -> str:
+    """The MyST page of ``chapter`` (the ``number``-th of the book) from its executed notebooks
+    (framework name -> notebook)."""
     parts: list[tuple[bool, str]] = []  # (is a solution, MyST text)
     run: list[MergedCell] = []
+    page = _Page(chapter, number, source_dir)
+    merged = merge(notebooks)
+    figures = 0
+    for item in merged:  # a cell's figures have the same numbers in every framework
+        drawn = max(len(_figure_outputs(cell)) for cell in item.cells.values())
+        if drawn:
+            page.first_figure[item.index] = figures + 1
+            figures += drawn
 
     run_solution = False  # whether the cells in run are a solution's
 
     def close_run():
         if run:
-            parts.append((run_solution, _run_tabs(run, chapter, source_dir)))
+            parts.append((run_solution, _run_tabs(run, page)))
             run.clear()
 
-    for item in merge(notebooks):
+    for item in merged:
         source = _source_cell(chapter, item)
-        rendered = {name: _render_cell(cell, chapter, name, item.index, source_dir)
+        rendered = {name: _render_cell(cell, source, page, name, item.index)
                     for name, cell in item.cells.items()}
         solution = SOLUTION_TAG in source.tags
         if run and solution != run_solution:
@@ -142,6 +171,9 @@ def chapter_page(chapter: Chapter, notebooks: dict[str, nbformat.NotebookNode], 
             run.append(item)
             run_solution = solution
     close_run()
+    discussion = discussion_link(chapter)
+    if discussion:
+        parts.append((False, f"```{{rubric}} Discussions\n```\n\n[{discussion[0]}]({discussion[1]})"))
     return "\n\n".join(_collapse_solutions(parts)) + "\n"
 
 
@@ -174,11 +206,12 @@ def _collapse_solutions(parts: list[tuple[bool, str]]) -> list[str]:
                 current = None
             out.append(text)
             continue
-        first, _, rest = text.partition("\n")
+        marker, body = _split_marker(text)
+        first, _, rest = body.partition("\n")
         if first.startswith("#"):
             if current is not None:
                 out.append(_dropdown(*current))
-            current = [first.lstrip("#").strip(), rest.strip()]
+            current = [first.lstrip("#").strip(), (marker + rest).strip()]
         elif current is None:
             current = ["Solution", text]
         else:
@@ -209,9 +242,10 @@ def _with_downloads(text: str, chapter: Chapter) -> str:
     block = ("\n\n````{admonition} Run it yourself\n:class: tip\n\n" + "\n".join(rows) + "\n\n"
              "Each notebook runs on its own: its first cell installs the package versions it was "
              "executed with where they are missing. "
-             f"Source: {{download}}`{chapter.name}.md <_sources_md/{chapter.name}.md.txt>`.\n````\n")
-    title, _, rest = text.partition("\n")
-    return title + block + rest
+             f"Source: {{download}}`{chapter.name}.md <_sources_md/{chapter.name}.md>`.\n````\n")
+    marker, body = _split_marker(text)
+    title, _, rest = body.partition("\n")
+    return marker + title + block + rest
 
 
 def repository_settings() -> tuple[str, str]:
@@ -222,6 +256,30 @@ def repository_settings() -> tuple[str, str]:
         raise BuildError(f"book/conf.py: the repository URL {repository!r} is not an https:// address; "
                          "set tabbook_repository (or TABBOOK_REPOSITORY) to the repository's web address, or empty")
     return repository, conf.get("tabbook_branch") or "main"
+
+
+def discussion_link(chapter: Chapter) -> tuple[str, str] | None:
+    """(text, URL) of the chapter's discussion, from ``tabbook_discussions`` in ``book/conf.py``:
+    a URL pattern in which ``{chapter}`` is the chapter's file name and ``{title}`` its title
+    (both URL-quoted). None when the pattern is empty.
+
+    Raises:
+        BuildError: the pattern is not an https:// address or names another placeholder.
+    """
+    pattern = (runpy.run_path(str(CONF_DIR / "conf.py")).get("tabbook_discussions") or "").strip()
+    if not pattern:
+        return None
+    fields = {"chapter": urllib.parse.quote(chapter.name), "title": urllib.parse.quote(chapter.title)}
+    try:
+        url = pattern.format(**fields)
+    except (KeyError, IndexError, ValueError) as error:
+        raise BuildError(f"book/conf.py: the discussion URL pattern {pattern!r} cannot be filled ({error!r}); "
+                         "use only the placeholders {chapter} and {title}, or set tabbook_discussions "
+                         "(or TABBOOK_DISCUSSIONS) to empty for no link") from None
+    if not re.fullmatch(r"https://[^\s\"'<>()\[\]]+", url):
+        raise BuildError(f"book/conf.py: the discussion URL {url!r} is not an https:// address; "
+                         "set tabbook_discussions (or TABBOOK_DISCUSSIONS) to one, or to empty for no link")
+    return "Discuss this chapter: questions, answers and errata", url
 
 
 def hosted_links(repository: str, branch: str, path: str) -> list[tuple[str, str]]:
@@ -236,7 +294,8 @@ def hosted_links(repository: str, branch: str, path: str) -> list[tuple[str, str
     return [("Open in Colab", f"https://colab.research.google.com/{blob}")]
 
 
-def _run_tabs(run: list[MergedCell], chapter: Chapter, source_dir: Path) -> str:
+def _run_tabs(run: list[MergedCell], page: _Page) -> str:
+    chapter = page.chapter
     items = []
     for name in NAMES:
         cells = [(item.index, item.cells[name]) for item in run if name in item.cells]
@@ -245,7 +304,7 @@ def _run_tabs(run: list[MergedCell], chapter: Chapter, source_dir: Path) -> str:
         elif not cells:
             body = _note(f"Not available in {get(name).title}.")
         else:
-            body = "\n\n".join(_render_cell(cell, chapter, name, index, source_dir) for index, cell in cells)
+            body = "\n\n".join(_render_cell(cell, chapter.cells[index], page, name, index) for index, cell in cells)
         items.append(_tab_item(name, body))
     return _tab_set(items)
 
@@ -262,49 +321,207 @@ def _note(text: str) -> str:
     return f"::::{{note}}\n{text}\n::::"
 
 
-def _render_cell(cell, chapter: Chapter, framework: str, index: int, source_dir: Path) -> str:
+def _render_cell(cell, source: Cell, page: _Page, framework: str, index: int) -> str:
     """A cell as MyST. The tags remove-cell, remove-input, remove-output and remove-stderr hide
-    parts of it from the page, as in MyST-NB; the notebook keeps them."""
+    parts of it from the page, as in MyST-NB; the notebook keeps them. Consecutive outputs of
+    one stream are one block (as Jupyter shows them), and no output shows a path of this machine
+    (:mod:`tabbook.scrub`)."""
     tags = set(cell.metadata.get("tags", []))
-    if cell.cell_type == "markdown":
-        return "" if "remove-cell" in tags else cell.source
     if "remove-cell" in tags:
         return ""
-    caption = SAVED_CAPTION if SAVE_TAG in tags else None
-    parts = [] if "remove-input" in tags else [_fenced(cell.source, "python", caption=caption)]
-    for number, output in enumerate(cell.get("outputs", [])):
-        if "remove-output" in tags or ("remove-stderr" in tags and output.get("name") == "stderr"):
-            continue
-        parts.append(_render_output(output, f"{chapter.name}/{framework}-{index:03d}-{number}", source_dir))
+    marker = f"{_MARKER}{source.line}"
+    if cell.cell_type == "markdown":
+        return f"{marker}\n{cell.source}"
+    parts = [marker] if "remove-input" in tags else [f"{marker}\n{_fenced(cell.source, 'python')}"]
+    figure = page.first_figure.get(index, 0)
+    for number, output in enumerate(_shown_outputs(cell)):
+        stem = f"{page.chapter.name}/{framework}-{index:03d}-{number}"
+        if _image_type(output):
+            drawn = figure - page.first_figure[index]
+            label = f"Figure {page.number}.{figure}"
+            rendered = _render_figure(output, stem, page.source_dir, label,
+                                      _nth(source.alt, drawn), _nth(source.caption, drawn))
+            if drawn and parts[-1].startswith(_FIGURES):  # figures in a row: one group that wraps
+                parts[-1] = parts[-1][:-len(_FIGURES_END)] + "\n\n" + rendered + _FIGURES_END
+            else:
+                parts.append(f"{_FIGURES}\n{rendered}{_FIGURES_END}")
+            figure += 1
+        else:
+            parts.append(_render_output(output, stem, page.source_dir))
     return "\n\n".join(part for part in parts if part)
 
 
+#: The group around consecutive figures of a cell: side by side where they fit, stacked on a phone.
+_FIGURES = "::::{container} output-figures\n"
+_FIGURES_END = "\n::::"
+
+
+#: A MyST comment before each cell on a generated page: the cell's line in the chapter source,
+#: so that a message of Sphinx about the page can name the source line (:func:`source_location`).
+_MARKER = "% tabbook source line "
+
+
+def _split_marker(text: str) -> tuple[str, str]:
+    """(the source-line marker with its newline, or "", the rest of ``text``)."""
+    if text.startswith(_MARKER):
+        marker, _, rest = text.partition("\n")
+        return marker + "\n", rest
+    return "", text
+
+
+def source_location(page: Path, line: int, chapters: list[Chapter]) -> str | None:
+    """``notebooks/<chapter>.md:<line>`` for ``line`` of a generated chapter ``page``: the
+    nearest cell marker at or above it gives the cell; inside Markdown prose the offset within
+    the cell is kept. None for a page that is no chapter's (the front page)."""
+    chapter = next((chapter for chapter in chapters if chapter.name == page.stem), None)
+    if chapter is None or not page.exists():
+        return None
+    lines = page.read_text(encoding="utf-8").splitlines()
+    source_line = 1
+    for index in range(min(line, len(lines)) - 1, -1, -1):
+        if lines[index].startswith(_MARKER):
+            start = int(lines[index][len(_MARKER):])
+            cell = next((cell for cell in chapter.cells if cell.line == start), None)
+            offset = line - index - 2 if cell is not None and cell.kind == "markdown" else 0
+            source_line = start + max(offset, 0)
+            break
+    try:
+        shown = chapter.path.resolve().relative_to(ROOT)
+    except ValueError:
+        shown = chapter.path
+    return f"{shown}:{source_line}"
+
+
+def map_messages(text: str, source_dir: Path, chapters: list[Chapter]) -> str:
+    """Sphinx's messages with each ``<generated page>.md:<line>`` replaced by the chapter source's
+    ``notebooks/<chapter>.md:<line>`` (see :func:`source_location`)."""
+    def replace(match: re.Match) -> str:
+        page = Path(match.group("path"))
+        if not page.is_absolute():
+            page = source_dir / page
+        where = source_location(page, int(match.group("line")), chapters)
+        return where or match.group(0)
+
+    return re.sub(r"^(?P<path>[^\n:]+\.md):(?P<line>\d+)", replace, text, flags=re.M)
+
+
+def run_sphinx(builder: str, source_dir: Path, out_dir: Path, chapters: list[Chapter]) -> None:
+    """Run Sphinx's ``builder`` on the generated sources, every warning an error (as -W
+    --keep-going), its messages pointing at the chapter sources.
+
+    Raises:
+        BuildError: Sphinx reported a warning or an error; the message holds them all.
+    """
+    import io
+
+    from sphinx.application import Sphinx
+    from sphinx.errors import SphinxError
+    from sphinx.util.docutils import docutils_namespace, patch_docutils
+
+    messages = io.StringIO()
+    try:
+        with patch_docutils(CONF_DIR), docutils_namespace():
+            app = Sphinx(source_dir, CONF_DIR, out_dir, out_dir / ".doctrees", builder,
+                         status=None, warning=messages, freshenv=True)
+            app.build()
+    except SphinxError as error:
+        messages.write(f"{error}\n")
+    text = map_messages(strip_ansi(messages.getvalue()).strip(), source_dir, chapters)
+    if text:
+        raise BuildError(f"Sphinx ({builder}) reported problems in the book:\n{text}")
+
+
+def _shown_outputs(cell) -> list:
+    """The outputs of a code cell the page shows: copies, streams merged, machine paths removed."""
+    tags = set(cell.metadata.get("tags", []))
+    if "remove-output" in tags:
+        return []
+    shown = []
+    for output in scrub.coalesce_streams(cell.get("outputs", [])):
+        if "remove-stderr" in tags and output.get("name") == "stderr":
+            continue
+        output = copy.deepcopy(output)
+        scrub.scrub_output(output)
+        shown.append(output)
+    return shown
+
+
+def _figure_outputs(cell) -> list:
+    return [output for output in _shown_outputs(cell) if _image_type(output)] if cell.cell_type == "code" else []
+
+
+def _nth(texts: tuple[str, ...], index: int) -> str:
+    """The text for the ``index``-th figure of a cell: its own, or the cell's only one."""
+    if index < len(texts):
+        return texts[index]
+    return texts[0] if len(texts) == 1 else ""
+
+
+#: Image types an output may carry, preferred first, with the file suffix the page uses.
+_IMAGE_TYPES = {"image/svg+xml": "svg", "image/png": "png", "image/jpeg": "jpg", "image/gif": "gif"}
+
+
+def _image_type(output) -> str | None:
+    if output.get("output_type") not in ("display_data", "execute_result"):
+        return None
+    return next((kind for kind in _IMAGE_TYPES if kind in output.get("data", {})), None)
+
+
+def _render_figure(output, stem: str, source_dir: Path, label: str, alt: str, caption: str) -> str:
+    """An image output as a numbered figure. The image is written next to the page: an SVG as
+    it is (shown through <img>, it runs no script and loads nothing), a PNG or JPEG decoded.
+    A PNG with a width in its metadata (Jupyter's retina figures) is shown at that width."""
+    kind = _image_type(output)
+    data = output["data"][kind]
+    image = source_dir / "_images_out" / f"{stem}.{_IMAGE_TYPES[kind]}"
+    image.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "image/svg+xml":
+        image.write_text(data if isinstance(data, str) else "".join(data), encoding="utf-8")
+    else:
+        image.write_bytes(base64.b64decode(data))
+    if not alt:
+        alt = "figure" if re.match(r"<Figure size", output["data"].get("text/plain", "")) else \
+            " ".join(output["data"].get("text/plain", "figure").split())[:200]
+    options = [f":alt: {json.dumps(alt, ensure_ascii=False)}", ":class: output", ":figclass: output-figure"]
+    width = output.get("metadata", {}).get(kind, {}).get("width")
+    if isinstance(width, (int, float)) and width > 0:
+        options.append(f":width: {int(width)}px")
+    text = f"**{label}.**" + (f" {caption}" if caption else "")
+    return f"````{{figure}} _images_out/{stem}.{_IMAGE_TYPES[kind]}\n" + "\n".join(options) + \
+        f"\n\n{text}\n````"
+
+
 def _render_output(output, stem: str, source_dir: Path) -> str:
+    """A text, HTML or Markdown output. HTML and Markdown are untrusted: they pass through
+    :func:`tabbook.sanitize.html` (an allow-list) and stay inside their own element."""
     kind = output.get("output_type")
     if kind == "stream":
-        return _fenced(output["text"], "text", "output " + output.get("name", "stdout"))
+        name = output.get("name", "stdout")
+        return _fenced(strip_ansi(output["text"]), "text", f"output {name}")
     if kind == "error":
         return _fenced(strip_ansi("\n".join(output.get("traceback", []))), "text", "output error")
     data = output.get("data", {})
-    if "image/png" in data:
-        image = source_dir / "_images_out" / f"{stem}.png"
-        image.parent.mkdir(parents=True, exist_ok=True)
-        image.write_bytes(base64.b64decode(data["image/png"]))
-        alt = data.get("text/plain", "output figure").replace("\n", " ").replace('"', "'")
-        return f"```{{image}} _images_out/{stem}.png\n:alt: {alt}\n:class: output\n```"
     if "text/html" in data:
-        return _fenced(data["text/html"], "{raw} html")
+        return _raw_html(sanitize.html(_joined(data["text/html"])), "output html")
+    if "text/markdown" in data:
+        return _raw_html(sanitize.markdown(_joined(data["text/markdown"])), "output markdown")
     if "text/plain" in data:
-        return _fenced(data["text/plain"], "text", "output result")
+        return _fenced(strip_ansi(_joined(data["text/plain"])), "text", "output result")
     return ""
 
 
-def _fenced(text: str, info: str, css_class: str | None = None, caption: str | None = None) -> str:
+def _joined(text) -> str:
+    return text if isinstance(text, str) else "".join(text)
+
+
+def _raw_html(html: str, css_class: str) -> str:
+    return _fenced(f'<div class="{css_class}">\n{html}\n</div>', "{raw} html")
+
+
+def _fenced(text: str, info: str, css_class: str | None = None) -> str:
     """``text`` in a backtick fence longer than any backtick run inside it."""
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
-    if caption:
-        return f"{fence}{{code-block}} {info}\n:caption: {caption}\n\n{text.rstrip()}\n{fence}"
     if css_class:
         return f"{fence}{{code-block}} {info}\n:class: {css_class}\n\n{text.rstrip()}\n{fence}"
     return f"{fence}{info}\n{text.rstrip()}\n{fence}"

@@ -120,6 +120,11 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("-f", "--framework", action="append", choices=NAMES, dest="frameworks",
                          help=f"{what} only this framework (repeatable; default: all)")
 
+    def device_arg(sub, what):
+        sub.add_argument("--device", choices=envs.DEVICES,
+                         help=f"{what} this device (default: ${envs.DEVICE_VARIABLE}, else cuda where "
+                              "nvidia-smi lists a GPU, else cpu)")
+
     def execution_args(sub, chapters=True):
         if chapters:
             sub.add_argument("chapters", nargs="*", metavar="CHAPTER",
@@ -148,6 +153,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = commands.add_parser("env", help="create missing framework environments and kernels")
     sub.add_argument("names", nargs="*", metavar="FRAMEWORK", help=f"one of {', '.join(NAMES)}; default: all")
     sub.add_argument("--force", action="store_true", help="rebuild the environments from scratch")
+    device_arg(sub, "build the environments for")
     sub.set_defaults(func=cmd_env)
 
     sub = commands.add_parser("convert", help="write unexecuted notebooks to build/converted/")
@@ -160,6 +166,9 @@ def _parser() -> argparse.ArgumentParser:
 
     sub = commands.add_parser("html", help="build the HTML book from the executed notebooks into build/html")
     sub.set_defaults(func=cmd_html)
+
+    sub = commands.add_parser("pdf", help="the book, then one PDF per framework (Chromium) into build/html/pdf")
+    sub.set_defaults(func=cmd_pdf)
 
     sub = commands.add_parser("check", help="fail if tabs/ does not match notebooks/")
     sub.set_defaults(func=cmd_check)
@@ -196,19 +205,22 @@ def _parser() -> argparse.ArgumentParser:
                      help="seconds a cell may run before it fails (default: %(default)s)")
     sub.set_defaults(func=cmd_claims)
 
-    sub = commands.add_parser("lock", help="re-resolve tabs/<framework>/requirements.in into requirements.txt")
+    sub = commands.add_parser("lock", help="re-resolve tabs/<framework>/requirements.in into requirements.txt "
+                                            "(--device cuda: requirements-cuda.in into requirements-cuda.txt)")
     sub.add_argument("names", nargs="+", choices=NAMES, metavar="FRAMEWORK")
+    sub.add_argument("--device", choices=envs.DEVICES, default="cpu",
+                     help="the lock to make; resolution only, no GPU needed (default: %(default)s)")
     sub.set_defaults(func=cmd_lock)
     return parser
 
 
 def cmd_all(args) -> int:
-    """The main job: environments, conversion, execution, summary, then the book."""
-    cmd_env(argparse.Namespace(names=args.frameworks or [], force=False))
+    """The main job: environments, conversion, execution, summary, then the book and its PDFs."""
+    cmd_env(argparse.Namespace(names=args.frameworks or [], force=False, device=None))
     cmd_convert(argparse.Namespace(chapters=args.chapters))
     status = cmd_execute(args)
     _print_coverage(args.chapters, args.frameworks)
-    return cmd_html(args) or status
+    return cmd_pdf(args) or status
 
 
 def _print_coverage(names: list[str], frameworks: list[str] | None) -> None:
@@ -235,20 +247,38 @@ def cmd_html(args) -> int:
     return 0
 
 
+def cmd_pdf(args) -> int:
+    """Build the book, then print it to one PDF per framework."""
+    from . import book, pdf
+
+    cmd_html(args)
+    seconds = pdf.build(_chapters([]))
+    _log(f"pdf: {', '.join(str(book.HTML_DIR / book.pdf_name(name)) for name in NAMES)} printed in {seconds:.1f} s")
+    return 0
+
+
 def cmd_env(args) -> int:
+    """Build the missing environments of ``args.names`` (default: all) for ``args.device`` (default:
+    detected) and point each framework's kernel at its environment for that device."""
     names = args.names or list(NAMES)
     for name in names:
         if name not in NAMES:
             raise BuildError(f"unknown framework {name!r}; choose from {', '.join(NAMES)}")
+    device = envs.detect_device(getattr(args, "device", None))
+    # The steps after this one in the same run (execute, claims) use the same device.
+    os.environ[envs.DEVICE_VARIABLE] = device
+    for name in names:
         framework = get(name)
         if args.force:
-            envs.remove_env(framework)
+            envs.remove_env(framework, device)
         start = time.perf_counter()
-        built = envs.ensure_env(framework, log=_log)
-        if envs.ensure_kernel(framework):
+        built = envs.ensure_env(framework, log=_log, device=device)
+        if envs.ensure_kernel(framework, device=device):
             _log(f"{name}: registered kernel {framework.kernel_name} in {sys.prefix}")
         state = f"built in {time.perf_counter() - start:.0f} s" if built else "up to date"
-        _log(f"{name}: environment {state} ({envs.env_dir(framework)})")
+        used = envs.env_device(framework, device)
+        note = f", {device} requested: {name} has no CUDA lock" if used != device else ""
+        _log(f"{name}: {used} environment {state} ({envs.env_dir(framework, device)}{note})")
     return 0
 
 
@@ -374,7 +404,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_test(args) -> int:
-    cmd_env(argparse.Namespace(names=[], force=False))
+    cmd_env(argparse.Namespace(names=[], force=False, device=None))
     command = [sys.executable, "-m", "pytest", *args.pytest_args]
     _log(" ".join(command))
     return subprocess.call(command, cwd=ROOT, env=os.environ.copy())
@@ -383,10 +413,10 @@ def cmd_test(args) -> int:
 def cmd_bench(args) -> int:
     from . import bench
 
-    cmd_env(argparse.Namespace(names=args.frameworks or [], force=False))
+    cmd_env(argparse.Namespace(names=args.frameworks or [], force=False, device=None))
     chapter = read_chapter(NOTEBOOKS / "custom-layers.md")
     bench.run(chapter, args.frameworks or NAMES, args.epochs, args.naive_epochs, args.batch_size, log=_log,
-              repeats=args.repeats, profile=args.profile, profile_epochs=args.profile_epochs)
+              repeats=args.repeats, profile=args.profile, profile_epochs=args.profile_epochs, report=bench.RESULTS)
     return 0
 
 
@@ -403,7 +433,7 @@ def cmd_claims(args) -> int:
     failed = []
     if args.run:
         frameworks = sorted({name for cover in coverages for name in cover.frameworks}, key=NAMES.index)
-        cmd_env(argparse.Namespace(names=frameworks, force=False))
+        cmd_env(argparse.Namespace(names=frameworks, force=False, device=None))
         for name in frameworks:
             envs.check_env(get(name))
         start = time.perf_counter()
@@ -426,22 +456,28 @@ def cmd_claims(args) -> int:
 
 
 def cmd_lock(args) -> int:
+    """Resolve each framework's direct pins for ``args.device`` into its lock (nothing installed)."""
+    device = getattr(args, "device", None) or "cpu"
     for name in args.names:
-        envs.lock(get(name), log=_log)
+        start = time.perf_counter()
+        target = envs.lock(get(name), log=_log, device=device)
+        _log(f"{name}: wrote {display_path(target)} in {time.perf_counter() - start:.1f} s")
     return 0
 
 
 def summary_table(results: list[execute_module.Result]) -> str:
-    """A Markdown table, one row per chapter and framework: status, seconds, test accuracy."""
-    rows = ["| chapter | framework | status | seconds | test accuracy |",
-            "| --- | --- | --- | ---: | ---: |"]
+    """A Markdown table, one row per chapter (in book order) and framework: status, seconds, the
+    device the notebook recorded, test accuracy."""
+    rows = ["| chapter | framework | status | seconds | device | test accuracy |",
+            "| --- | --- | --- | ---: | --- | ---: |"]
     order = {name: index for index, name in enumerate(NAMES)}
-    for result in sorted(results, key=lambda r: (r.chapter, order[r.framework])):
+    chapters = list(dict.fromkeys(result.chapter for result in results))  # the book's order
+    for result in sorted(results, key=lambda r: (chapters.index(r.chapter), order[r.framework])):
         accuracy = result.records.get("test_accuracy")
         seconds = f"{result.seconds:.1f}" if result.status in ("executed", "failed", "interrupted") else "-"
         status = result.status if result.status != "omitted" else f"omitted: {result.error}"
         rows.append(f"| {result.chapter} | {get(result.framework).title} | {status} | {seconds} | "
-                    f"{'-' if accuracy is None else f'{accuracy:.4f}'} |")
+                    f"{result.records.get('device', '-')} | {'-' if accuracy is None else f'{accuracy:.4f}'} |")
     return "\n".join(rows)
 
 

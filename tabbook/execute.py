@@ -44,7 +44,7 @@ from jupyter_core.utils import ensure_async, run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-from . import convert, envs, standalone
+from . import convert, envs, scrub, standalone
 from .errors import BuildError, display_path
 from .frameworks import ROOT, get
 from .record import recorded
@@ -151,6 +151,14 @@ class BoundedClient(NotebookClient):
                         await ensure_async(self.km.signal_kernel(signal.SIGKILL))
                     await self._async_cleanup_kernel()
             atexit.unregister(self._cleanup_kernel)
+            if self.stopped:
+                # nbclient's kernel-alive poll of the cell that was cut off is left pending;
+                # cancelled here, it does not end the run with asyncio's "Task was destroyed".
+                pending = [task for task in asyncio.all_tasks()
+                           if task is not asyncio.current_task() and not task.done()]
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
 
     execute = run_sync(async_execute)
 
@@ -332,6 +340,8 @@ def execute(notebook: nbformat.NotebookNode, path: Path, *, timeout: int = DEFAU
     if client.stopped:  # the cell caught the KeyboardInterrupt: its outputs are not the cell's
         return _interrupted(notebook, running, start, path)
     notebook.metadata["tabbook"]["execution_key"] = key
+    notebook.metadata["tabbook"]["seconds"] = round(seconds, 1)  # for balancing test shards (tabbook.shard)
+    scrub.scrub_notebook(notebook)  # published outputs: merged streams, no paths of this machine
     result = Result(chapter, framework, "executed", seconds, recorded(notebook), notes=client.notes)
     try:
         convert.write_notebook(notebook, path)

@@ -1,7 +1,8 @@
 """Record a named result of a notebook so that the build can report it.
 
 ``record("test_accuracy", 0.981)`` displays the value like the last line of a cell would, and
-tags the output with ``{"tabbook": {"record": "test_accuracy"}}`` in its metadata. The build
+tags the output with ``{"tabbook": {"record": "test_accuracy"}}`` in its metadata; a text, such as
+``record("device", "cpu")``, is tagged ``{"tabbook": {"record": "device", "type": "text"}}``. The build
 reads recorded values back from the executed notebook (:func:`recorded`), so the summary table
 shows what the notebook computed, never a number parsed out of prose.
 """
@@ -10,19 +11,25 @@ from __future__ import annotations
 from typing import Any
 
 
-def record(name: str, value: float) -> None:
-    """Display ``value`` (a number) in the notebook and tag the output as the result ``name``."""
+def record(name: str, value: float | str) -> None:
+    """Display ``value`` (a number, or a text such as a device name) in the notebook and tag the
+    output as the result ``name``."""
     from IPython.display import display
 
-    display(float(value), metadata={"tabbook": {"record": name}})
+    if isinstance(value, str):
+        display({"text/plain": value}, raw=True, metadata={"tabbook": {"record": name, "type": "text"}})
+    else:
+        display(float(value), metadata={"tabbook": {"record": name}})
 
 
-def recorded(notebook: Any) -> dict[str, float]:
-    """The values recorded in an executed notebook (an nbformat node), by name."""
-    values = {}
+def recorded(notebook: Any) -> dict[str, float | str]:
+    """The values recorded in an executed notebook (an nbformat node), by name: floats, and
+    texts where they were recorded as texts."""
+    values: dict[str, float | str] = {}
     for cell in notebook.get("cells", []):
         for output in cell.get("outputs", []):
-            name = output.get("metadata", {}).get("tabbook", {}).get("record")
-            if name is not None:
-                values[name] = float(output["data"]["text/plain"])
+            tag = output.get("metadata", {}).get("tabbook", {})
+            if tag.get("record") is not None:
+                text = output["data"]["text/plain"]
+                values[tag["record"]] = text if tag.get("type") == "text" else float(text)
     return values

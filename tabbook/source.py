@@ -53,6 +53,8 @@ RESERVED_NAMES = frozenset({"index", "search", "genindex", "modindex", "py-modin
 #: The longest chapter name in bytes: a file name has at most 255, and the build writes
 #: ``.<name>.ipynb.<8 random characters>.tmp`` and ``<name>.claims.yml`` beside others.
 NAME_MAX_BYTES = 200
+#: Code-cell options that describe the cell's figures in the book: its alt text and caption.
+FIGURE_OPTIONS = ("alt", "caption")
 
 _JUPYTEXT_LINE = re.compile(r"at line (\d+)")
 _METADATA_HINT = ("cell metadata is YAML after ':' (`:tags: [pytorch]`) or between '---' lines in a "
@@ -72,6 +74,8 @@ class Cell:
     cells that go to every framework (untagged prose, or code tagged ``all``). ``tags`` are the
     remaining, non-framework tags (nbval markers and the like). ``line`` is 1-based in the source;
     ``code_line`` is the line of a code cell's first line of code (after the fence and its options).
+    ``alt`` and ``caption`` describe the figures a code cell draws (its ``:alt:`` and ``:caption:``
+    options, a text or a list with one text per figure): the book's alt texts and numbered captions.
     """
 
     kind: str  # "code" or "markdown"
@@ -80,6 +84,8 @@ class Cell:
     shared: bool
     tags: tuple[str, ...]
     line: int
+    alt: tuple[str, ...] = ()
+    caption: tuple[str, ...] = ()
     code_line: int = 0
 
 
@@ -431,6 +437,14 @@ def _cells(path: Path, notebook, lines: list[str], markdown_meta: dict[int, int]
                     f"a heading in prose for {', '.join(frameworks)} only: the book puts that prose in a "
                     f"tab, where a section cannot start, and the other frameworks' notebooks lose it",
                     "put a line '+++' before the heading, so that it starts a shared Markdown cell")
+        figure = {}
+        for key in FIGURE_OPTIONS:
+            value = nb_cell.metadata.get(key, [])
+            values = [value] if isinstance(value, str) else value
+            if not isinstance(values, list) or not all(isinstance(text, str) for text in values):
+                raise SourceError(path, line, f"the cell's {key} must be text or a list of texts, got {value!r}",
+                                  f'write `:{key}: "what the figure shows"`, or a list with one text per figure')
+            figure[key] = tuple(" ".join(text.split()) for text in values)
         cells.append(Cell(
             kind=nb_cell.cell_type,
             source=nb_cell.source,
@@ -438,6 +452,7 @@ def _cells(path: Path, notebook, lines: list[str], markdown_meta: dict[int, int]
             shared=shared,
             tags=other,
             line=line,
+            **figure,
             code_line=_code_line(lines, line, nb_cell.source) if nb_cell.cell_type == "code" else line,
         ))
         if savedcode.SAVE_TAG in other:

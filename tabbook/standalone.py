@@ -47,7 +47,9 @@ MODULE_DISTRIBUTIONS = {"tensorflow": ("tensorflow-cpu", "tensorflow"), "IPython
 
 #: A pinned distribution that another distribution of the same version satisfies (Colab has
 #: ``tensorflow``, which provides the same module as our ``tensorflow-cpu``).
-ALTERNATIVES = {"tensorflow-cpu": ("tensorflow",)}
+ALTERNATIVES = {"tensorflow-cpu": ("tensorflow",),
+                # The CUDA builds of MXNet 1.9.1 (build.py env --device cuda installs mxnet-cu117).
+                "mxnet": ("mxnet-cu117", "mxnet-cu112")}
 
 #: Frameworks that have no wheel for newer Pythons: (framework, first Python without a wheel).
 PYTHON_LIMITS = {"mxnet": ((3, 12), "MXNet 1.9.1 has no wheel for Python 3.12 or later")}

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import platform
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from tabbook import bench
 from tabbook.errors import BuildError
 from tabbook.frameworks import NAMES, NOTEBOOKS, get
 from tabbook.source import read_chapter
+from tabbook.standalone import read_pins
 
 from .conftest import FOUR, chapter_text
 
@@ -73,7 +76,7 @@ def test_a_short_benchmark_with_profile_runs_in_the_real_kernel(tmp_path, framew
     the profile report and its raw files are written, and the losses agree with NumPy's."""
     chapter = read_chapter(NOTEBOOKS / "custom-layers.md")
     report = bench.run(chapter, [framework], epochs=2, naive_epochs=1, repeats=1, out=tmp_path,
-                       log=lambda line: None, profile=True, profile_epochs=1)
+                       log=lambda line: None, profile=True, profile_epochs=1, report=tmp_path / "RESULTS.md")
     assert report == tmp_path / "results-256.md"
     table = report.read_text()
     assert table.count(f"| {get(framework).title} |") == 2 + (framework != "pytorch")
@@ -81,6 +84,10 @@ def test_a_short_benchmark_with_profile_runs_in_the_real_kernel(tmp_path, framew
     assert [len(run) for run in raw[framework]["custom"]["runs"]] == [2]
     if framework == "pytorch":  # MindSpore reports the loss on the whole training set instead
         assert raw[framework]["custom"]["history"][0][0] == pytest.approx(raw["numpy"]["NumPy"]["history"][0][0], abs=2e-3)
+    committed = (tmp_path / "RESULTS.md").read_text().splitlines()
+    [row] = [line for line in committed if line.startswith(f"| {get(framework).title} |")]
+    custom_s = json.loads((tmp_path / "results-256.json").read_text())[framework]["custom"]["runs"][0][1]
+    assert f"| {custom_s:.2f} |" in row and "(cpu)" in row
     profile = (tmp_path / "profile-256.md").read_text()
     assert f"## {get(framework).title}" in profile
     if framework == "mindspore":
@@ -108,3 +115,48 @@ def test_a_ratio_above_the_limit_is_reported_with_its_reason():
         "recorded (set NOTE in bench/tensorflow.py).",
     ]
     assert bench.ratio_notes({"pytorch": fine}, {}) == ""
+
+
+def _row(s_per_epoch, runs):
+    return {"s_per_epoch": s_per_epoch, "run_s_per_epoch": runs}
+
+
+def test_the_committed_report_has_date_machine_versions_and_the_ratios():
+    results = {"mxnet": {"custom": _row(1.2, [1.2, 1.3]), "built-in": _row(1.0, [1.0, 1.0]), "naive": _row(5.0, [5.0])},
+               "mindspore": {"custom": _row(3.0, [3.0, 3.0])},
+               "numpy": {"NumPy": _row(0.6, [0.6])}}
+    host = {"cpu": "Intel(R) Xeon(R) Processor", "cores": 2, "memory_gib": 23.5, "system": "Linux x86_64",
+            "python": "3.11.7"}
+    installed = {"mxnet": "mxnet 1.9.1, numpy 1.23.5 (cpu)", "mindspore": "mindspore 2.10.0 (cpu)",
+                 "numpy": "numpy 2.2.6 (the tooling environment)"}
+    text = bench.results_report(results, {"batch_size": 256, "epochs": 4, "repeats": 3}, "2026-11-22 03:00 UTC",
+                                host, installed, (0.4, 3.5))
+    lines = text.splitlines()
+    assert lines[0] == "# Training benchmark results"
+    assert "- date: 2026-11-22 03:00 UTC" in lines
+    assert ("- machine: Intel(R) Xeon(R) Processor, 2 logical cores, 23.5 GiB memory, Linux x86_64, Python 3.11.7"
+            in lines)
+    assert "- load average (1 min) before and after: 0.40, 3.50 (other work shared the CPU: the times are noisy)" in lines
+    assert lines[-3:] == [
+        "| MXNet | mxnet 1.9.1, numpy 1.23.5 (cpu) | 1.20 | 1.00 | 1.25 | 2.00 |",
+        "| MindSpore | mindspore 2.10.0 (cpu) | 3.00 | - | - | 5.00 |",
+        "| NumPy | numpy 2.2.6 (the tooling environment) | 0.60 | | | 1.00 |"]
+    quiet = bench.results_report(results, {"batch_size": 256, "epochs": 4, "repeats": 3}, "now", host, installed,
+                                 (0.1, 0.2))
+    assert "- load average (1 min) before and after: 0.10, 0.20" in quiet.splitlines()
+
+
+def test_the_machine_is_described_from_the_system():
+    host = bench.machine()
+    assert host["cores"] == os.cpu_count() and host["memory_gib"] > 0 and host["cpu"]
+    assert host["python"] == platform.python_version()
+
+
+def test_versions_come_from_the_lock_of_each_environment(monkeypatch):
+    monkeypatch.setenv("TABBOOK_DEVICE", "cpu")
+    found = bench.versions(["pytorch", "tensorflow"])
+    keras, numpy_version = (read_pins(get("tensorflow").requirements)[name] for name in ("keras", "numpy"))
+    assert found["pytorch"] == "torch 2.13.0, numpy 2.2.6 (cpu)"
+    assert found["tensorflow"] == f"tensorflow-cpu 2.21.0, keras {keras}, numpy {numpy_version} (cpu)"
+    monkeypatch.setenv("TABBOOK_DEVICE", "cuda")
+    assert bench.versions(["mxnet"])["mxnet"] == "mxnet-cu117 1.9.1, numpy 1.23.5 (cuda)"

@@ -14,14 +14,17 @@ import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
+import nbformat
+import pypdf
 import pytest
 from playwright import sync_api as playwright_api
 
-from tabbook import book, convert
+from tabbook import book, convert, pdf
+from tabbook.envs import envs_root
 from tabbook.frameworks import NAMES, NOTEBOOKS, ROOT
 from tabbook.source import find_chapters, read_chapter
 
-from .conftest import FOUR, cell, chapter_text
+from .conftest import FOUR, FRONT, cell, chapter_text
 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -83,20 +86,36 @@ def browser():
 
 
 @pytest.fixture
-def page(browser):
-    """A fresh browser context (empty local storage) whose requests and errors are recorded."""
-    context = browser.new_context(viewport={"width": 1300, "height": 900})
-    page = context.new_page()
-    page.requests, page.errors = [], []
-    page.on("request", lambda request: page.requests.append(request.url))
-    page.on("console", lambda message: message.type == "error" and page.errors.append(message.text))
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
-    yield page
-    external = [url for url in page.requests
-                if urlparse(url).scheme not in ("data", "blob", "file") and urlparse(url).hostname != "127.0.0.1"]
-    assert external == [], "requests left the machine"
-    assert page.errors == [], "the browser console reported errors"
-    context.close()
+def open_page(browser):
+    """open_page(**context options): a page in a fresh browser context (empty local storage)
+    whose requests and console errors are recorded; at the end of the test, no request may have
+    left 127.0.0.1 and the console must be free of errors."""
+    pages = []
+
+    def open_(**options):
+        options.setdefault("viewport", {"width": 1300, "height": 900})
+        context = browser.new_context(**options)
+        page = context.new_page()
+        page.requests, page.errors = [], []
+        page.on("request", lambda request: page.requests.append(request.url))
+        page.on("console", lambda message: message.type == "error" and page.errors.append(message.text))
+        page.on("pageerror", lambda error: page.errors.append(str(error)))
+        pages.append((context, page))
+        return page
+
+    yield open_
+    for context, page in pages:
+        external = [url for url in page.requests
+                    if urlparse(url).scheme not in ("data", "blob", "file") and urlparse(url).hostname != "127.0.0.1"]
+        assert external == [], "requests left the machine"
+        assert page.errors == [], "the browser console reported errors"
+        context.close()
+
+
+@pytest.fixture
+def page(open_page):
+    """A desktop-sized page (see open_page)."""
+    return open_page()
 
 
 def selected_tabs(page) -> list[str]:
@@ -156,7 +175,7 @@ def test_notebooks_and_source_are_linked_for_download(site, page):
     page.goto(f"{base}/custom-layers.html")
     hrefs = page.eval_on_selector_all("a.download", "links => links.map(link => link.href)")
     assert sum(href.endswith("custom-layers.ipynb") for href in hrefs) == 4
-    assert any(href.endswith("custom-layers.md.txt") for href in hrefs)
+    assert any(href.endswith("/custom-layers.md") for href in hrefs)
     for href in hrefs:
         assert page.request.get(href).ok, href
 
@@ -212,3 +231,347 @@ def test_screenshot_of_a_chapter_page(site, page):
     path = ARTIFACTS / "custom-layers.png"
     page.screenshot(path=str(path), full_page=False)
     assert path.stat().st_size > 10_000
+
+
+# --- outputs as a reader sees them (issue 12) and hostile outputs (issue 11) ---------------------
+
+OMIT_FRONT = FRONT.replace("---\n", "---\ntabbook:\n  omit:\n    mindspore: \"MindSpore has no CPU kernel for this fixture\"\n", 1)
+HOSTILE_HTML = ('</div></div></div><script>window.pwned = 1</script>'
+                '<script src="https://example.invalid/x.js"></script>'
+                '<img src="https://example.invalid/pixel.png" onerror="window.pwned = 2">'
+                '<b>inside-marker</b><table><tr><td>cell-marker</td></tr></table>')
+
+
+def _output(kind, **fields):
+    return nbformat.v4.new_output(kind, **fields)
+
+
+@pytest.fixture(scope="session")
+def hostile_site(tmp_path_factory, browser):
+    """A book of one chapter that leaves MindSpore out (front matter), whose notebooks carry
+    outputs of every kind, some hostile: split streams, stderr with a machine path, ANSI codes,
+    HTML with scripts and tags that try to close the tab, Markdown, SVG and JPEG figures."""
+    out = tmp_path_factory.mktemp("hostile")
+    (out / "notebooks").mkdir()
+    source = out / "notebooks" / "hostile.md"
+    source.write_text(chapter_text(*FOUR[:3], "After the code, shared prose: after-marker.\n",
+                                   cell("[all]", "show()"), front=OMIT_FRONT))
+    chapter = read_chapter(source)
+    jpeg_page = browser.new_page()
+    jpeg = jpeg_page.evaluate("""() => { const c = document.createElement('canvas'); c.width = 60; c.height = 30;
+        const x = c.getContext('2d'); x.fillStyle = '#c00'; x.fillRect(0, 0, 60, 30);
+        return c.toDataURL('image/jpeg').split(',')[1]; }""")
+    jpeg_page.close()
+    svg = ('<svg xmlns="http://www.w3.org/2000/svg" width="120" height="60"><script>window.pwned = 3</script>'
+           '<rect width="120" height="60" fill="#08c"/></svg>')
+    machine = f"{envs_root()}/pytorch-0123456789ab/lib/python3.11/site-packages/torch/warn.py"
+    streams = [_output("stream", name="stdout", text=f"epoch {n}\n") for n in (1, 2, 3)] + [
+        _output("stream", name="stderr", text=f"{machine}:7: UserWarning: careful\n"),
+        _output("stream", name="stdout", text="\x1b[31mred text\x1b[0m\n"),
+        _output("execute_result", data={"text/plain": f"'{ROOT}/secret.txt'"}, execution_count=1)]
+    shown = [_output("display_data", data={"text/html": HOSTILE_HTML, "text/plain": "<HTML>"}),
+             _output("display_data", data={"text/markdown": "**bold markdown** <script>window.pwned = 4</script>",
+                                           "text/plain": "<Markdown>"}),
+             _output("display_data", data={"image/svg+xml": svg, "text/plain": "<SVG>"}),
+             _output("display_data", data={"image/jpeg": jpeg, "text/plain": "<JPEG>"}),
+             _output("error", ename="ValueError", evalue="bad",
+                     traceback=["\x1b[0;31mValueError\x1b[0m: bad", f"File {machine}:1"])]
+    for name in chapter.frameworks:
+        notebook = convert.to_notebook(chapter, name)
+        for nb_cell in notebook.cells:
+            index = nb_cell.metadata.get("tabbook", {}).get("cell")
+            if name == "pytorch" and index == 2:
+                nb_cell.outputs = streams
+            if index == 5:
+                nb_cell.outputs = shown
+        convert.write_notebook(notebook, out / "tabs" / name / "hostile.ipynb")
+    book.build([chapter], tabs=out / "tabs", source_dir=out / "src", html_dir=out / "html")
+    base, httpd = serve(out / "html")
+    yield base, out / "html"
+    httpd.shutdown()
+
+
+def _panel_texts(page) -> list[str]:
+    return page.eval_on_selector_all(".sd-tab-content", "panels => panels.map(p => p.innerText)")
+
+
+def test_an_injected_script_does_not_run_and_fetches_nothing(hostile_site, page):
+    base, _ = hostile_site
+    page.goto(f"{base}/hostile.html?framework=pytorch")
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("window.pwned") is None
+    assert "inside-marker" in page.locator("div.output.html").first.inner_text()
+    # the page fixture asserts that no request left 127.0.0.1
+
+
+def test_closing_tags_in_an_output_stay_inside_its_tab(hostile_site, page):
+    base, _ = hostile_site
+    page.goto(f"{base}/hostile.html?framework=tensorflow")
+    for marker in ("inside-marker", "cell-marker"):
+        inside = page.get_by_text(marker).evaluate_all("all => all.map(e => e.closest('.sd-tab-content') !== null)")
+        assert inside == [True, True, True], marker
+    after = page.get_by_text("after-marker")
+    assert after.evaluate("e => e.closest('.sd-tab-set') === null"), "the shared prose after it is outside the tabs"
+    assert page.locator(".sd-tab-set").count() == 2
+    assert all(page.locator(".sd-tab-set").nth(n).locator("label").count() == 4 for n in range(2))
+
+
+def test_the_content_security_policy_blocks_inline_and_external_scripts(hostile_site, page):
+    base, html = hostile_site
+    text = (html / "hostile.html").read_text()
+    probe = re.sub(r"(<body[^>]*>)", r'\1<script>window.inlineRan = 1</script>'
+                   r'<script src="https://example.invalid/x.js"></script>', text, count=1)
+    (html / "csp-probe.html").write_text(probe)
+    page.route(re.compile(r"^https?://(?!127\.0\.0\.1)"), lambda route: route.abort())
+    page.goto(f"{base}/csp-probe.html")
+    assert page.evaluate("window.inlineRan") is None
+    assert any("Content Security Policy" in error for error in page.errors), page.errors
+    page.errors.clear()  # the violations were the point of this test
+    page.requests[:] = [url for url in page.requests if "example.invalid" not in url]
+
+
+def test_every_page_has_the_policy_first_and_no_inline_script(site, hostile_site):
+    for folder in (site[1], hostile_site[1]):
+        for path in folder.glob("*.html"):  # the pages (_static holds the theme's own templates)
+            if path.name == "csp-probe.html":
+                continue
+            text = path.read_text()
+            head = text[:text.index("</head>")]
+            assert 'http-equiv="Content-Security-Policy"' in head, path
+            assert head.index("Content-Security-Policy") < head.index("<script"), path
+            assert "script-src 'self';" in head
+            inline = re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", text)
+            assert inline == [], f"{path}: inline scripts {inline}"
+            assert len(re.findall(r'<meta name="viewport"', text)) == 1, path
+
+
+def test_one_block_per_stream_and_stderr_looks_like_a_warning(hostile_site, page):
+    base, _ = hostile_site
+    page.goto(f"{base}/hostile.html?framework=pytorch")
+    panel = page.locator(".sd-tab-content:visible").first
+    stdout = panel.locator("div.output.stdout")
+    assert stdout.count() == 2  # epochs 1 to 3 in one block; the line after stderr in another
+    assert stdout.first.inner_text().strip() == "epoch 1\nepoch 2\nepoch 3"
+    stderr = panel.locator("div.output.stderr")
+    assert stderr.count() == 1
+    colour = "e => getComputedStyle(e.querySelector('pre')).borderLeftColor"
+    assert stderr.evaluate(colour) != stdout.first.evaluate(colour)
+    assert stderr.evaluate("e => getComputedStyle(e.querySelector('div.highlight'), '::before').content") == '"stderr"'
+    warning = page.evaluate("""() => { const probe = document.createElement('i');
+        probe.style.color = 'var(--pst-color-warning)'; document.body.append(probe);
+        const colour = getComputedStyle(probe).color; probe.remove(); return colour; }""")
+    assert stderr.evaluate(colour) == warning
+
+
+def test_the_training_log_is_one_block_in_every_framework(site, page):
+    base, _ = site
+    page.goto(f"{base}/custom-layers.html")
+    counts = page.evaluate("""() => Array.from(document.querySelectorAll('div.highlight-python'))
+        .filter(block => block.innerText.includes('history = train('))
+        .map(block => { let n = 0;
+            for (let e = block.nextElementSibling; e && !e.matches('div.highlight-python'); e = e.nextElementSibling)
+                if (e.matches('div.output.stdout')) n++;
+            return n; })""")
+    assert counts == [1, 1, 1, 1]
+
+
+def test_no_page_shows_a_path_of_the_build_machine(site, hostile_site):
+    paths = [str(ROOT), str(envs_root()), str(Path.home()) + "/"]
+    for folder in (site[1], hostile_site[1]):
+        for path in [*folder.glob("*.html"), *folder.glob("_images/*.svg"), folder / "searchindex.js"]:
+            text = path.read_text()
+            found = [machine for machine in paths if machine in text]
+            assert found == [], f"{path} shows {found}"
+    hostile = (hostile_site[1] / "hostile.html").read_text()
+    assert "&lt;env&gt;/lib/python3.11/site-packages/torch/warn.py" in hostile
+    assert "&lt;repo&gt;/secret.txt" in hostile
+
+
+def test_no_executed_notebook_holds_a_path_of_the_build_machine():
+    for path in (ROOT / "tabs").glob("*/*.ipynb"):
+        text = path.read_text()
+        for machine in (str(ROOT), str(envs_root()), str(Path.home()) + "/"):
+            assert machine not in text, f"{path} holds {machine}"
+
+
+def test_other_output_types_render(hostile_site, page):
+    base, _ = hostile_site
+    page.goto(f"{base}/hostile.html?framework=mxnet")
+    panel = page.locator(".sd-tab-content:visible").nth(1)
+    assert panel.locator("div.output.markdown strong").inner_text() == "bold markdown"
+    sources = panel.locator("figure.output-figure img").evaluate_all(
+        "images => images.map(i => [i.getAttribute('src'), i.complete ? i.naturalWidth : 0])")
+    assert [src.rsplit(".", 1)[1] for src, _ in sources] == ["svg", "jpg"]
+    assert all(width > 0 for _, width in sources)
+    assert panel.locator("figure.output-figure figcaption").all_inner_texts() == ["Figure 1.1.", "Figure 1.2."]
+    assert "ValueError: bad" in panel.locator("div.output.error").inner_text()
+    page.goto(f"{base}/hostile.html?framework=pytorch")
+    body = page.locator("article").inner_text()
+    assert "red text" in body and "\x1b" not in body and "[31m" not in body and "[0;31m" not in body
+
+
+def test_an_omitted_framework_shows_its_note_in_every_group(hostile_site, page):
+    base, _ = hostile_site
+    page.goto(f"{base}/hostile.html?framework=mindspore")
+    panels = page.locator(".sd-tab-content:visible")
+    assert panels.count() == 2
+    for n in range(2):
+        note = panels.nth(n).locator(".admonition.note")
+        assert note.is_visible()
+        assert note.inner_text().strip().endswith("Not available in MindSpore: MindSpore has no CPU kernel for this fixture")
+        assert panels.nth(n).locator("pre").count() == 0
+
+
+def test_the_framework_in_the_address_ignores_case(site, page):
+    base, _ = site
+    page.goto(f"{base}/custom-layers.html?framework=PyTorch")
+    assert set(selected_tabs(page)) == {"PyTorch"}
+    assert page.url.endswith("?framework=pytorch")
+
+
+def test_an_unknown_framework_in_the_address_keeps_the_saved_choice(site, page):
+    base, _ = site
+    page.goto(f"{base}/index.html")
+    page.locator(".sd-tab-set").first.get_by_text("MindSpore", exact=True).click()
+    page.goto(f"{base}/custom-layers.html?framework=jax")
+    assert set(selected_tabs(page)) == {"MindSpore"}
+    assert page.evaluate("localStorage.getItem('sphinx-design-tab-id-framework')") == "mindspore"
+    assert "framework=" not in page.url
+
+
+def test_a_search_hit_lands_on_its_match_in_its_framework_tab(site, page):
+    base, _ = site
+    page.goto(f"{base}/index.html?framework=pytorch")  # the reader's choice: PyTorch
+    page.goto(f"{base}/search.html?q=GradientTape")
+    page.locator("#search-results a[href*='custom-layers']").first.click()
+    page.wait_for_url("**/custom-layers.html*")
+    hit = page.locator("span.highlighted.tabbook-search-hit")
+    hit.wait_for(state="visible", timeout=5000)
+    assert hit.inner_text().lower() == "gradienttape"
+    assert set(selected_tabs(page)) == {"TensorFlow"}, "the tab that holds the match is open"
+    box = hit.bounding_box()
+    assert box and 0 <= box["y"] <= page.viewport_size["height"], "the page scrolled to the match"
+    assert page.evaluate("localStorage.getItem('sphinx-design-tab-id-framework')") == "pytorch", \
+        "the reader's own choice is kept for the next page"
+
+
+def test_the_copy_button_copies_the_code_only(site, open_page):
+    base, _ = site
+    page = open_page(permissions=["clipboard-read", "clipboard-write"])
+    page.goto(f"{base}/custom-layers.html?framework=pytorch")
+    assert page.locator("div.output button.copybtn").count() == 0, "outputs have no copy button"
+    block = page.locator(".sd-tab-content:visible div.highlight-python", has_text="history = train(").first
+    code = block.locator("pre").inner_text()
+    block.hover()
+    block.locator("button.copybtn").click()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.strip() == code.strip()
+    assert "epoch" not in copied.lower().replace("num_epochs", "")
+
+
+def test_figures_are_sharp_numbered_and_described(site, page):
+    base, _ = site
+    page.goto(f"{base}/custom-layers.html?framework=tensorflow")
+    figures = page.locator("figure.output-figure:visible")
+    assert figures.count() == 2
+    for n in range(2):
+        image = figures.nth(n).locator("img")
+        src, natural, shown = image.evaluate("i => [i.getAttribute('src'), i.naturalWidth, i.clientWidth]")
+        assert src.endswith(".svg") or natural >= 2 * shown, (src, natural, shown)
+        assert "Figure" not in image.get_attribute("alt") and len(image.get_attribute("alt")) > 30
+    tops = figures.evaluate_all("all => all.map(f => f.getBoundingClientRect().top)")
+    assert tops[0] == tops[1], "on a wide screen the two figures sit side by side"
+    assert figures.locator("figcaption").all_inner_texts()[0].startswith("Figure 1.1.")
+    assert figures.locator("figcaption").all_inner_texts()[1].startswith("Figure 1.2.")
+    headings = page.locator("article h2").all_inner_texts()
+    assert headings[0].startswith("1.1. ") and page.locator("article h1").inner_text().startswith("1. ")
+
+
+def test_mathjax_only_on_pages_with_math(site, page):
+    base, _ = site
+    page.goto(f"{base}/index.html")
+    assert page.locator("script[src*='mathjax']").count() == 0
+    page.goto(f"{base}/custom-layers.html")
+    assert page.locator("script[src*='mathjax/tex-chtml']").count() == 1
+    page.locator("mjx-container").first.wait_for(timeout=10000)
+
+
+def test_the_chapter_links_its_discussion(site, page):
+    base, _ = site
+    page.goto(f"{base}/custom-layers.html")
+    chapter = read_chapter(NOTEBOOKS / "custom-layers.md")
+    expected = book.discussion_link(chapter)
+    assert expected is not None, "book/conf.py sets a discussion URL pattern"
+    assert page.locator(f"a[href='{expected[1]}']").count() == 1
+
+
+@pytest.mark.parametrize("name", ["index", "custom-layers"])
+def test_a_phone_needs_no_sideways_scrolling_and_tabs_fit_one_row(site, open_page, name):
+    base, _ = site
+    page = open_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page.goto(f"{base}/{name}.html")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    rows = page.eval_on_selector_all(".sd-tab-set", """sets => sets.map(s =>
+        new Set(Array.from(s.querySelectorAll(':scope > label')).map(l => l.offsetTop)).size)""")
+    assert rows and set(rows) == {1}, "every group's tab labels are on one row"
+    wide = page.evaluate("""() => Array.from(document.querySelectorAll('div.output pre'))
+        .filter(p => p.getClientRects().length && p.scrollWidth > p.clientWidth + 1).length""")
+    assert wide == 0, "output lines wrap"
+    tops = page.eval_on_selector_all("figure.output-figure", """all => all
+        .filter(f => f.getClientRects().length).map(f => f.getBoundingClientRect().top)""")
+    assert len(set(tops)) == len(tops), "on a phone the figures stack"
+    titles = page.eval_on_selector_all(".prev-next-area p.prev-next-title", """titles => titles.map(e => {
+        const box = e.getBoundingClientRect(), line = parseFloat(getComputedStyle(e).lineHeight);
+        return box.height < 1.9 * line || box.width > 0.6 * e.closest('.prev-next-area').clientWidth; })""")
+    assert titles and all(titles), "a previous/next title is one line, or wraps across the page's width"
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("width,height", [(1300, 900), (390, 844)])
+def test_screenshots_at_desktop_and_phone_widths(site, open_page, scheme, width, height):
+    base, _ = site
+    page = open_page(viewport={"width": width, "height": height}, color_scheme=scheme)
+    page.goto(f"{base}/custom-layers.html?framework=pytorch")
+    assert page.evaluate("document.documentElement.dataset.theme") == scheme
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    device = "desktop" if width > 600 else "phone"
+    page.screenshot(path=str(ARTIFACTS / f"custom-layers-{device}-{scheme}.png"))
+    page.locator("figure.output-figure:visible").first.scroll_into_view_if_needed()
+    path = ARTIFACTS / f"custom-layers-{device}-{scheme}-figures.png"
+    page.screenshot(path=str(path))
+    assert path.stat().st_size > 10_000
+
+
+@pytest.fixture(scope="session")
+def pdfs(site, browser):
+    """The PDFs of the book, printed by build.py pdf's code into the served book."""
+    _, html = site
+    chapters = [read_chapter(path) for path in find_chapters(NOTEBOOKS)]
+    seconds = pdf.build(chapters, source_dir=html.parent / "src", html_dir=html, single_dir=html.parent / "single",
+                        browser=browser)
+    print(f"PDFs printed in {seconds:.1f} s")
+    return {name: html / book.pdf_name(name) for name in NAMES}
+
+
+#: Code that only one framework's chapter cells hold (whitespace removed, as PDF text has its own).
+FRAMEWORK_CODE = {"mxnet": "importmxnetasmx", "pytorch": "importtorch", "tensorflow": "importtensorflowastf",
+                  "mindspore": "importmindsporeasms"}
+
+
+def test_each_pdf_holds_its_framework_code_only(site, pdfs, page):
+    base, _ = site
+    page.goto(f"{base}/index.html")
+    links = page.eval_on_selector_all("a.tabbook-pdf", "links => links.map(l => [l.innerText, l.href])")
+    assert [text for text, _ in links] == ["MXNet", "PyTorch", "TensorFlow", "MindSpore"]
+    for (_, href), name in zip(links, NAMES):
+        response = page.request.get(href)
+        assert response.ok and response.body().startswith(b"%PDF"), href
+        reader = pypdf.PdfReader(pdfs[name])
+        assert len(reader.pages) > 10
+        text = re.sub(r"\s+", "", "".join(page_.extract_text() for page_ in reader.pages))
+        assert FRAMEWORK_CODE[name] in text, f"{name}'s PDF lacks its code"
+        others = [other for other in NAMES if other != name and FRAMEWORK_CODE[other] in text]
+        assert others == [], f"{name}'s PDF holds code of {others}"
+        assert "1.1.LayerswithoutParameters" in text and "Figure1.1." in text
+        assert "1.9.Exercises" in text and "Solution2" in text and "Discussthischapter" in text, \
+            "the book is printed to its end"

@@ -7,24 +7,38 @@ from tabbook.execute import Result
 
 def test_summary_table_lists_every_chapter_and_framework_in_book_order():
     table = summary_table([
-        Result("custom-layers", "tensorflow", "cached", records={"test_accuracy": 0.98}),
-        Result("custom-layers", "mxnet", "executed", 21.04, {"test_accuracy": 0.9813}),
+        Result("layers-and-modules", "pytorch", "cached"),
+        Result("custom-layers", "tensorflow", "cached", records={"test_accuracy": 0.98, "device": "/CPU:0"}),
+        Result("custom-layers", "mxnet", "executed", 21.04, {"test_accuracy": 0.9813, "device": "cpu(0)"}),
         Result("custom-layers", "pytorch", "failed", 3.0, error="boom"),
         Result("custom-layers", "mindspore", "omitted", error="no FFT"),
     ])
     assert table.splitlines() == [
-        "| chapter | framework | status | seconds | test accuracy |",
-        "| --- | --- | --- | ---: | ---: |",
-        "| custom-layers | MXNet | executed | 21.0 | 0.9813 |",
-        "| custom-layers | PyTorch | failed | 3.0 | - |",
-        "| custom-layers | TensorFlow | cached | - | 0.9800 |",
-        "| custom-layers | MindSpore | omitted: no FFT | - | - |",
+        "| chapter | framework | status | seconds | device | test accuracy |",
+        "| --- | --- | --- | ---: | --- | ---: |",
+        "| layers-and-modules | PyTorch | cached | - | - | - |",
+        "| custom-layers | MXNet | executed | 21.0 | cpu(0) | 0.9813 |",
+        "| custom-layers | PyTorch | failed | 3.0 | - | - |",
+        "| custom-layers | TensorFlow | cached | - | /CPU:0 | 0.9800 |",
+        "| custom-layers | MindSpore | omitted: no FFT | - | - | - |",
     ]
+
+
+def test_recorded_values_are_numbers_or_the_texts_recorded_as_texts():
+    from tabbook.record import recorded
+
+    def output(text, **tag):
+        return {"output_type": "display_data", "data": {"text/plain": text}, "metadata": {"tabbook": tag}}
+
+    notebook = {"cells": [{"outputs": [output("0.98", record="test_accuracy"),
+                                       output("cpu", record="device", type="text"),
+                                       output("12", record="label", type="text")]}]}
+    assert recorded(notebook) == {"test_accuracy": 0.98, "device": "cpu", "label": "12"}
 
 
 def test_unknown_chapter_is_a_clear_error(capsys):
     assert main(["execute", "custom-layer"]) == 1
-    assert capsys.readouterr().err == "error: no chapter named custom-layer; chapters: custom-layers\n"
+    assert capsys.readouterr().err == "error: no chapter named custom-layer; chapters: layers-and-modules, custom-layers\n"
 
 
 def test_unknown_framework_is_a_clear_error(capsys):
