@@ -55,8 +55,9 @@ ALTERNATIVES = {"tensorflow-cpu": ("tensorflow",),
 PYTHON_LIMITS = {"mxnet": ((3, 12), "MXNet 1.9.1 has no wheel for Python 3.12 or later")}
 
 REQUIREMENTS_ID, HELPERS_ID = "requirements", "helpers"
-#: The package of the code saved from chapters (:mod:`tabbook.savedcode`).
-SAVED_PACKAGE = "tabbook.saved"
+#: The package of the code saved from chapters (:mod:`tabbook.savedcode`), and the function of the
+#: helpers cell that registers a saved module.
+SAVED_PACKAGE, SAVED_FUNCTION = "tabbook.saved", "register_saved"
 _REQUIREMENT = re.compile(r"^([A-Za-z0-9_.\-\[\]]+)==([^\s;#]+)")
 
 
@@ -214,7 +215,7 @@ def embedded_saved(source: str) -> dict[str, str]:
         return {}
     found = {}
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "register_module"
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == SAVED_FUNCTION
                 and len(node.args) >= 2 and all(isinstance(arg, ast.Constant) and isinstance(arg.value, str)
                                                  for arg in node.args[:2])
                 and node.args[0].value.startswith(SAVED_PACKAGE + ".")):
@@ -272,11 +273,22 @@ def helpers_cell(modules: list[str], saved: dict[str, str] | None = None) -> str
                              f"in a backslash; use \"\"\" strings")
         lines += ["", f"register_module({name!r}, r'''", source.rstrip("\n"), "''')"]
     if saved:
-        lines += ["", "# The code saved from the book's chapters that this notebook uses, and what that code needs.",
+        lines += ["", "",
+                  "# The code saved from the book's chapters that this notebook uses, and what that code needs.",
+                  "import linecache",
+                  "",
+                  "",
+                  "def register_saved(name, source):",
+                  "    \"\"\"Register saved code as the module called name, with its source where inspect finds it",
+                  "    (MindSpore's graph mode and TensorFlow's autograph read the source of what they compile).\"\"\"",
+                  "    linecache.cache[f\"<{name}>\"] = (len(source), None, source.splitlines(True), f\"<{name}>\")",
+                  "    register_module(name, source)",
+                  "",
+                  "",
                   f"register_module({SAVED_PACKAGE!r}, \"\", package=True)"]
         for name, source in saved.items():
             literal = _quoted(name, source.rstrip("\n"))
-            lines += ["", f"register_module({name!r}, {literal[0]}", *literal[1:-1], f"{literal[-1]})"]
+            lines += ["", f"{SAVED_FUNCTION}({name!r}, {literal[0]}", *literal[1:-1], f"{literal[-1]})"]
     return "\n".join(lines)
 
 

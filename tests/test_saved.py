@@ -372,6 +372,8 @@ def test_a_notebook_using_saved_code_runs_on_its_own_from_an_empty_folder(tmp_pa
                                              "module = sys.modules['tabbook.saved.pytorch']\n"
                                              "assert module.__file__ == '<tabbook.saved.pytorch>'\n"
                                              "assert 'unused' not in vars(module)\n"
+                                             "import inspect\n"
+                                             "assert inspect.getsource(saved.double).startswith('def double(x):')\n"
                                              "print('saved code ran')"))
     notebook = convert.to_notebook(read_chapter(folder / "user.md"), "pytorch")
     assert requirements_of(notebook) == {"torch": standalone.lock_pins(get("pytorch"))["torch"]}
@@ -503,3 +505,20 @@ def test_using_a_framework_that_saves_nothing_says_so(book_dir):
     write(book_dir, "b", cell("[pytorch]", "from tabbook.saved import mxnet as saved\nsaved.f(1)"))
     with pytest.raises(SourceError, match="'f' is used from tabbook.saved.mxnet, but no chapter saves code for MXNet"):
         convert.to_notebook(read_chapter(book_dir / "b.md"), "pytorch")
+
+
+def test_mindspore_compiles_saved_code_in_graph_mode(tmp_path):
+    """MindSpore's graph mode parses the source of what it compiles: the helpers cell makes it findable."""
+    folder = tmp_path / "notebooks"
+    front = ONLY_PYTORCH.replace("mindspore: short", "pytorch: short")
+    write(folder, "definer", cell("[mindspore, save]", "import mindspore as ms\nfrom mindspore import nn\n\n\n"
+                                  "class Double(nn.Cell):\n    def construct(self, x):\n"
+                                  "        if x.sum() > 0:\n            return x * 2\n        return x"), front=front)
+    write(folder, "user", cell("[mindspore]", "from tabbook.saved import mindspore as saved\n"
+                               "import mindspore as ms\nms.set_context(mode=ms.GRAPH_MODE)\n"
+                               "print(saved.Double()(ms.Tensor([1.0, 2.0])).asnumpy().tolist())"), front=front)
+    notebook = convert.to_notebook(read_chapter(folder / "user.md"), "mindspore")
+    script = notebook.cells[1].source + "\n" + notebook.cells[-1].source
+    done = subprocess.run([str(envs.env_python(get("mindspore"))), "-c", script], cwd=tmp_path, capture_output=True,
+                          text=True, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, timeout=600)
+    assert (done.returncode, done.stdout.splitlines()[-1:]) == (0, ["[2.0, 4.0]"]), done.stderr[-3000:]
