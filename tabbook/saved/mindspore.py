@@ -68,7 +68,10 @@ class TrainStep(nn.Cell):
     """One minibatch SGD step: returns the batch's mean loss and its number of right predictions."""
 
     def __init__(self, net, loss_fn, optimizer):
-        super().__init__()
+        # auto_prefix=False, as in MindSpore's own TrainOneStepCell: the model's parameters keep
+        # their names (0.weight, ...). By default, assigning the optimizer, a cell that holds them
+        # too, would rename them optimizer.0.weight, and checkpoints would carry those names.
+        super().__init__(auto_prefix=False)
         self.net, self.loss_fn, self.optimizer = net, loss_fn, optimizer
         self.grad_fn = ms.value_and_grad(self.forward, None, optimizer.parameters, has_aux=True)
 
