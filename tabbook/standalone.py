@@ -274,18 +274,27 @@ def helpers_cell(modules: list[str], saved: dict[str, str] | None = None) -> str
         lines += ["", f"register_module({name!r}, r'''", source.rstrip("\n"), "''')"]
     if saved:
         lines += ["", "",
-                  "# The code saved from the book's chapters that this notebook uses, and what that code needs.",
-                  "import linecache",
+                  "# The code saved from the book's chapters that this notebook uses, and what that code needs,",
+                  "# written to the files of a package folder and imported when the notebook imports it: after",
+                  "# the notebook's own settings, and from files, whose source MindSpore's graph mode and",
+                  "# TensorFlow's autograph read.",
+                  "import atexit",
+                  "import importlib",
+                  "import os",
+                  "import shutil",
+                  "import tempfile",
+                  "",
+                  "_saved_folder = tempfile.mkdtemp(prefix=\"tabbook-saved-\")",
+                  "atexit.register(shutil.rmtree, _saved_folder, ignore_errors=True)",
+                  f"register_module({SAVED_PACKAGE!r}, \"\", package=True)",
+                  f"sys.modules[{SAVED_PACKAGE!r}].__path__ = [_saved_folder]",
                   "",
                   "",
                   "def register_saved(name, source):",
-                  "    \"\"\"Register saved code as the module called name, with its source where inspect finds it",
-                  "    (MindSpore's graph mode and TensorFlow's autograph read the source of what they compile).\"\"\"",
-                  "    linecache.cache[f\"<{name}>\"] = (len(source), None, source.splitlines(True), f\"<{name}>\")",
-                  "    register_module(name, source)",
-                  "",
-                  "",
-                  f"register_module({SAVED_PACKAGE!r}, \"\", package=True)"]
+                  "    \"\"\"Write saved code to the file that `import name` reads.\"\"\"",
+                  "    with open(os.path.join(_saved_folder, name.rpartition(\".\")[2] + \".py\"), \"w\", encoding=\"utf-8\") as file:",
+                  "        file.write(source)",
+                  "    importlib.invalidate_caches()"]
         for name, source in saved.items():
             literal = _quoted(name, source.rstrip("\n"))
             lines += ["", f"{SAVED_FUNCTION}({name!r}, {literal[0]}", *literal[1:-1], f"{literal[-1]})"]
