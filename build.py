@@ -52,8 +52,11 @@ def _bootstrap() -> None:
 
 
 if __name__ == "__main__":
-    _bootstrap()
-    sys.path.insert(0, str(ROOT))
-    from tabbook.cli import main
-
+    try:
+        _bootstrap()
+        sys.path.insert(0, str(ROOT))
+        from tabbook.cli import main
+    except KeyboardInterrupt:  # Ctrl-C before the command started: nothing was changed yet
+        print("interrupted before the command started; nothing was changed", file=sys.stderr)
+        sys.exit(130)
     sys.exit(main())

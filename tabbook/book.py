@@ -222,8 +222,7 @@ def _collapse_solutions(parts: list[tuple[bool, str]]) -> list[str]:
 
 
 def _dropdown(title: str, *body: str) -> str:
-    # Seven colons: the fence must be longer than those of the tab sets (six) it may hold.
-    return f":::::::{{dropdown}} {title}\n\n" + "\n\n".join(part for part in body if part) + "\n:::::::"
+    return _directive("dropdown", "\n\n".join(part for part in body if part), title)
 
 
 def _with_downloads(text: str, chapter: Chapter) -> str:
@@ -310,15 +309,25 @@ def _run_tabs(run: list[MergedCell], page: _Page) -> str:
 
 
 def _tab_set(items: list[str]) -> str:
-    return f"::::::{{tab-set}}\n:sync-group: {SYNC_GROUP}\n\n" + "\n".join(items) + "::::::\n"
+    return _directive("tab-set", "\n".join(items), options=f":sync-group: {SYNC_GROUP}") + "\n"
 
 
 def _tab_item(name: str, body: str) -> str:
-    return f":::::{{tab-item}} {get(name).title}\n:sync: {name}\n\n{body}\n:::::\n"
+    return _directive("tab-item", body, get(name).title, options=f":sync: {name}") + "\n"
 
 
 def _note(text: str) -> str:
-    return f"::::{{note}}\n{text}\n::::"
+    return _directive("note", text)
+
+
+def _directive(name: str, body: str, argument: str = "", options: str = "") -> str:
+    """A colon-fenced MyST directive around ``body``. Its fence is longer than any run of colons
+    that starts a line of the body, so nothing inside can close it: not a nested directive (whose
+    fence is shorter by the same rule), and not an output that prints a row of colons."""
+    longest = max((len(run) for run in re.findall(r"^[ \t]*(:{3,})", body, re.M)), default=2)
+    fence = ":" * max(3, longest + 1)
+    head = f"{fence}{{{name}}}" + (f" {argument}" if argument else "")
+    return f"{head}\n" + (f"{options}\n" if options else "") + f"\n{body}\n{fence}"
 
 
 def _render_cell(cell, source: Cell, page: _Page, framework: str, index: int) -> str:
@@ -342,19 +351,16 @@ def _render_cell(cell, source: Cell, page: _Page, framework: str, index: int) ->
             label = f"Figure {page.number}.{figure}"
             rendered = _render_figure(output, stem, page.source_dir, label,
                                       _nth(source.alt, drawn), _nth(source.caption, drawn))
-            if drawn and parts[-1].startswith(_FIGURES):  # figures in a row: one group that wraps
-                parts[-1] = parts[-1][:-len(_FIGURES_END)] + "\n\n" + rendered + _FIGURES_END
+            if drawn and isinstance(parts[-1], list):  # figures in a row: one group that wraps
+                parts[-1].append(rendered)
             else:
-                parts.append(f"{_FIGURES}\n{rendered}{_FIGURES_END}")
+                parts.append([rendered])
             figure += 1
         else:
             parts.append(_render_output(output, stem, page.source_dir))
-    return "\n\n".join(part for part in parts if part)
-
-
-#: The group around consecutive figures of a cell: side by side where they fit, stacked on a phone.
-_FIGURES = "::::{container} output-figures\n"
-_FIGURES_END = "\n::::"
+    # The group around consecutive figures of a cell: side by side where they fit, stacked on a phone.
+    return "\n\n".join(_directive("container", "\n\n".join(part), "output-figures") if isinstance(part, list)
+                       else part for part in parts if part)
 
 
 #: A MyST comment before each cell on a generated page: the cell's line in the chapter source,

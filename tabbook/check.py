@@ -2,14 +2,18 @@
 
 A notebook is stale when its cells differ from a fresh conversion of its chapter (a cell edited,
 added, removed or retagged without rebuilding), when it was never executed, or when it was
-executed against another lock file or notebook helpers. Notebooks with no chapter behind them,
-and notebooks of a framework their chapter omits, are reported too.
+executed against another lock file or notebook helpers, or when the saved code it carries (in its
+helpers cell) is not what the chapters save now. Notebooks with no chapter behind them, notebooks
+of a framework their chapter omits, and saved modules under ``tabbook/saved/`` that differ from
+the chapters' cells tagged ``save`` (:func:`tabbook.savedcode.module_problems`) are reported too.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from . import convert, execute, standalone
+import ast
+
+from . import convert, execute, savedcode, standalone
 from . import stored as stored_module
 from .errors import BuildError, SourceError, display_path
 from .frameworks import NAMES, get
@@ -29,6 +33,7 @@ def problems(chapters_dir: Path) -> list[str]:
     if not paths:
         found.append(f"{chapters_dir}: no chapter sources (*.md)")
     expected: set[Path] = set()
+    chapters = []
     for path in paths:
         try:
             chapter = read_chapter(path)
@@ -36,6 +41,7 @@ def problems(chapters_dir: Path) -> list[str]:
             found.append(str(error))
             expected.update(convert.notebook_path(path.stem, name) for name in NAMES)
             continue
+        chapters.append(chapter)
         for name in NAMES:
             target = convert.notebook_path(chapter.name, name)
             expected.add(target)
@@ -45,6 +51,11 @@ def problems(chapters_dir: Path) -> list[str]:
                                  f"({chapter.omitted[name]}); delete this notebook")
                 continue
             found.extend(_notebook_problems(chapter, name, target))
+    if len(chapters) == len(paths):  # else the modules would lack the unreadable chapters' code
+        try:
+            found.extend(savedcode.module_problems(chapters, savedcode.saved_dir(chapters_dir)))
+        except SourceError as error:
+            found.append(str(error))
     sources = {path.with_suffix("") for path in paths}
     for claims in sorted(path for path in chapters_dir.rglob("*.claims.yml") if not is_hidden(path, chapters_dir)):
         chapter_name = claims.name.removesuffix(".claims.yml")
@@ -56,23 +67,25 @@ def problems(chapters_dir: Path) -> list[str]:
             if stray not in expected:
                 found.append(f"{display_path(stray)}: no chapter source makes this notebook; delete it, "
                              f"or restore notebooks/{stray.stem}.md")
-    return found
+    return list(dict.fromkeys(found))  # an error of the saved code is met by every notebook that uses it
 
 
 def _notebook_problems(chapter, framework: str, target: Path) -> list[str]:
     rebuild = f"rebuild it with: python build.py execute {chapter.name}"
     if not target.exists():
         return [f"{display_path(target)}: missing; {rebuild}"]
-    fresh = convert.to_notebook(chapter, framework)
     try:
+        fresh = convert.to_notebook(chapter, framework)
         stored = stored_module.read(target, chapter.name, framework)
     except BuildError as error:
         return [str(error)]
     if convert.code_fingerprint(stored) != convert.code_fingerprint(fresh):
         where = _first_difference(fresh, stored)
         if where in (standalone.REQUIREMENTS_ID, standalone.HELPERS_ID):
-            return [f"{display_path(target)}: its generated {where} cell is out of date (the framework's lock "
-                    f"or the book's helper modules changed); {rebuild}"]
+            changed = _saved_changes(fresh, stored)
+            why = (f"the saved code it uses changed: {changed}" if changed else
+                   "the framework's lock or the book's helper modules changed")
+            return [f"{display_path(target)}: its generated {where} cell is out of date ({why}); {rebuild}"]
         return [f"{display_path(target)}: does not match {display_path(chapter.path)} (first difference near "
                 f"{display_path(chapter.path)}:{where}); {rebuild}"]
     unexecuted = [number for number, cell in enumerate(stored.cells, 1)
@@ -95,3 +108,48 @@ def _first_difference(fresh, stored) -> int | str:
     longer = fresh.cells[len(stored.cells):] or stored.cells[len(fresh.cells):]
     return longer[0].metadata.get("tabbook", {}).get("line", "?") if longer else "?"
 
+
+
+def _saved_changes(fresh, stored) -> str:
+    """What differs between the saved code that the helpers cells of two notebooks carry: the
+    definitions, as ``tabbook.saved.pytorch.train, ...``, or "its comments or layout"; empty when
+    it is the same."""
+    new, old = _embedded(fresh), _embedded(stored)
+    if new == old:
+        return ""
+    new_definitions, old_definitions = _definitions(new), _definitions(old)
+    names = sorted(new_definitions.keys() | old_definitions.keys())
+    return ", ".join(name for name in names if new_definitions.get(name) != old_definitions.get(name)) \
+        or "its comments or layout"
+
+
+def _embedded(notebook) -> dict[str, str]:
+    """{saved module: source} that the notebook's helpers cell carries."""
+    cell = next((cell for cell in notebook.cells
+                 if cell.metadata.get("tabbook", {}).get("generated") == standalone.HELPERS_ID), None)
+    return standalone.embedded_saved(cell.source) if cell else {}
+
+
+def _definitions(embedded: dict[str, str]) -> dict[str, str]:
+    """{module.name: the syntax tree of the statements that bind it, without positions}."""
+    found: dict[str, str] = {}
+    for module, source in embedded.items():
+        try:
+            body = ast.parse(source).body
+        except SyntaxError:
+            body = []
+        for node in body:
+            for name in _bound(node):
+                found[f"{module}.{name}"] = found.get(f"{module}.{name}", "") + ast.dump(node)
+    return found
+
+
+def _bound(node) -> list[str]:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [node.name]
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return [alias.asname or alias.name.split(".")[0] for alias in node.names]
+    if isinstance(node, (ast.Assign, ast.AnnAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        return [name.id for target in targets for name in ast.walk(target) if isinstance(name, ast.Name)]
+    return []

@@ -18,6 +18,7 @@ from . import claims as claims_module
 from . import convert as convert_module
 from . import envs
 from . import execute as execute_module
+from . import savedcode
 from .data import ENV_VAR as MNIST_ENV_VAR
 from .data import MNISTError, check_env_dir
 from .errors import BuildError, SourceError, display_path
@@ -282,7 +283,12 @@ def cmd_env(args) -> int:
 
 
 def cmd_convert(args) -> int:
-    for chapter in _chapters(args.chapters):
+    """Write the saved modules (tabbook/saved/, from every chapter) and the unexecuted notebooks."""
+    chapters = _chapters(args.chapters)
+    for change in savedcode.write_modules(_chapters([]) if args.chapters else chapters,
+                                          savedcode.saved_dir(NOTEBOOKS)):
+        _log(change)
+    for chapter in chapters:
         for name in chapter.frameworks:
             target = CONVERTED / name / f"{chapter.name}.ipynb"
             convert_module.write_notebook(convert_module.to_notebook(chapter, name), target)

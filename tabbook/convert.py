@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 
 from .files import atomic_write_text
-from . import standalone
+from . import savedcode, standalone
 from .frameworks import ROOT, get
 from .source import Chapter, cell_id
 
@@ -27,11 +27,13 @@ GENERIC_KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)",
 def to_notebook(chapter: Chapter, framework: str) -> nbformat.NotebookNode:
     """The unexecuted notebook of ``chapter`` for ``framework`` (a name from FRAMEWORKS).
 
-    The notebook starts with the cells that let it run on its own (:mod:`tabbook.standalone`).
+    The notebook starts with the cells that let it run on its own (:mod:`tabbook.standalone`),
+    which carry the saved code it uses (:func:`tabbook.savedcode.for_notebook`).
 
     Raises:
         KeyError: for an unknown framework; ValueError if the chapter omits ``framework``;
-        BuildError: the notebook imports a package its framework's lock does not pin.
+        BuildError: the notebook imports a package its framework's lock does not pin;
+        SourceError: its use of saved code is wrong (a name no chapter saves, for instance).
     """
     fw = get(framework)
     if framework in chapter.omitted:
@@ -65,7 +67,7 @@ def to_notebook(chapter: Chapter, framework: str) -> nbformat.NotebookNode:
             "source": _relative(chapter.path),
         },
     }
-    standalone.add_setup_cells(notebook, fw, chapter.name)
+    standalone.add_setup_cells(notebook, fw, chapter.name, savedcode.for_notebook(chapter, framework))
     return notebook
 
 

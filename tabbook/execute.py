@@ -4,8 +4,13 @@ A notebook is executed in its framework's kernel (``tabbook-<framework>``), in a
 temporary folder that is removed afterwards (:func:`tabbook.files.kernel_folder`), so that a
 cell writing a file by a relative path changes nothing in the repository. Its *execution key* is the sha256 of what determines its outputs:
 the cells (:func:`tabbook.convert.code_fingerprint`), the framework's lock file, and the helper
-modules the notebooks import (``tabbook/data.py``, ``tabbook/record.py``). The key is stored in
-the executed notebook's metadata; a notebook whose key is unchanged is not executed again.
+modules the notebooks import (``tabbook/data.py``, ``tabbook/record.py``). The cells include the
+generated helpers cell, which carries exactly the code saved from chapters that the notebook uses
+(``saved.<name>``, and the saved definitions and imports those need, recursively: see
+:mod:`tabbook.savedcode`), so a changed saved definition changes the key of exactly the notebooks
+that use it, directly or through another saved definition, and of the chapter that saves it. The
+key is stored in the executed notebook's metadata; a notebook whose key is unchanged is not
+executed again.
 
 On failure (a cell raises, the kernel dies, a cell runs past its timeout, the outputs outgrow
 their limit, the notebook cannot be written) the previous notebook under ``tabs/`` is left as it
@@ -257,7 +262,11 @@ class BoundedClient(NotebookClient):
 
 
 def execution_key(notebook: nbformat.NotebookNode, framework: str) -> str:
-    """sha256 (hex) of the cells, the framework's lock and the notebook helper modules."""
+    """sha256 (hex) of the cells, the framework's lock and the notebook helper modules.
+
+    The cells include the generated helpers cell, and so the saved definitions the notebook uses
+    (:func:`tabbook.savedcode.for_notebook`): their source, not the whole saved module, is hashed.
+    """
     digest = hashlib.sha256(convert.code_fingerprint(notebook).encode())
     digest.update(get(framework).requirements.read_bytes())
     for helper in NOTEBOOK_HELPERS:

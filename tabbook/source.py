@@ -32,12 +32,14 @@ from jupytext.myst import (MystMetadataParsingError, get_parser, myst_to_noteboo
                            read_cell_metadata)
 
 from .errors import SourceError
-from . import toc
+from . import savedcode, toc
 from .frameworks import ALL_TAG, NAMES
 
 #: Tags that are not frameworks but are understood by the tools downstream (nbval, MyST-NB).
-#: ``solution``: an exercise's solution, which the book collapses into a dropdown.
-OTHER_TAGS = frozenset({"raises-exception", "full-width", "margin", "scroll-output", "solution"})
+#: ``solution``: an exercise's solution, which the book collapses into a dropdown. ``save``: a code
+#: cell whose code also goes into ``tabbook/saved/<framework>.py`` (:mod:`tabbook.savedcode`).
+OTHER_TAGS = frozenset({"raises-exception", "full-width", "margin", "scroll-output", "solution",
+                        savedcode.SAVE_TAG})
 OTHER_TAG_PREFIXES = ("nbval-", "hide-", "remove-", "bench-")
 #: Tags the tools would understand but the book cannot honour: what is wrong, and what to do.
 REJECTED_TAGS = {
@@ -70,7 +72,8 @@ class Cell:
 
     ``frameworks`` lists the frameworks the cell goes to, in book order; ``shared`` is True for
     cells that go to every framework (untagged prose, or code tagged ``all``). ``tags`` are the
-    remaining, non-framework tags (nbval markers and the like). ``line`` is 1-based in the source.
+    remaining, non-framework tags (nbval markers and the like). ``line`` is 1-based in the source;
+    ``code_line`` is the line of a code cell's first line of code (after the fence and its options).
     ``alt`` and ``caption`` describe the figures a code cell draws (its ``:alt:`` and ``:caption:``
     options, a text or a list with one text per figure): the book's alt texts and numbered captions.
     """
@@ -83,6 +86,7 @@ class Cell:
     line: int
     alt: tuple[str, ...] = ()
     caption: tuple[str, ...] = ()
+    code_line: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -449,8 +453,23 @@ def _cells(path: Path, notebook, lines: list[str], markdown_meta: dict[int, int]
             tags=other,
             line=line,
             **figure,
+            code_line=_code_line(lines, line, nb_cell.source) if nb_cell.cell_type == "code" else line,
         ))
+        if savedcode.SAVE_TAG in other:
+            if nb_cell.cell_type != "code":
+                raise SourceError(path, line, "prose cannot be tagged `save`: only code goes into the saved modules",
+                                  "remove the tag, or put it on the code cell to save")
+            savedcode.parse_cell(path, cells[-1])  # only definitions and imports: raises at the line
     return cells
+
+
+def _code_line(lines: list[str], fence: int, source: str) -> int:
+    """The 1-based line of the first line of a code cell's ``source``, whose fence is at ``fence``."""
+    body = source.splitlines()
+    for start in range(fence, len(lines)):
+        if lines[start:start + len(body)] == body:
+            return start + 1
+    return fence + 1
 
 
 def _blocks(source: str):

@@ -13,7 +13,10 @@ The converter puts two generated code cells at the top of every framework notebo
   (``tabbook.data`` for ``load_mnist``, ``tabbook.record``) and registers each as a module, so
   that ``from tabbook.data import load_mnist`` works without the repository. Each helper gets
   its own module namespace: inlined as plain code, the helper's ``import numpy as np`` would
-  replace MXNet's ``np`` in the notebook.
+  replace MXNet's ``np`` in the notebook. Where the notebook uses code saved from chapters
+  (``from tabbook.saved import pytorch as saved``), the cell also registers ``tabbook.saved`` and
+  ``tabbook.saved.<framework>`` holding exactly the saved definitions it uses and what they need
+  (:func:`tabbook.savedcode.for_notebook`); the requirements cell then pins what that code imports.
 
 Why inline and not a package the first cell installs: a package would have to be published at
 an exact version for every change of the helpers, and a notebook could still meet a different
@@ -52,6 +55,9 @@ ALTERNATIVES = {"tensorflow-cpu": ("tensorflow",),
 PYTHON_LIMITS = {"mxnet": ((3, 12), "MXNet 1.9.1 has no wheel for Python 3.12 or later")}
 
 REQUIREMENTS_ID, HELPERS_ID = "requirements", "helpers"
+#: The package of the code saved from chapters (:mod:`tabbook.savedcode`), and the function of the
+#: helpers cell that registers a saved module.
+SAVED_PACKAGE, SAVED_FUNCTION = "tabbook.saved", "register_saved"
 _REQUIREMENT = re.compile(r"^([A-Za-z0-9_.\-\[\]]+)==([^\s;#]+)")
 
 
@@ -90,14 +96,20 @@ def normalise(name: str) -> str:
 
 def imported_modules(notebook: nbformat.NotebookNode) -> list[str]:
     """The top-level modules the code cells import, in first-import order (``import a.b`` gives
-    ``a``). Lines of IPython magics and shell escapes are ignored; a cell that is not Python
-    (after them) is skipped."""
+    ``a``), with those that the saved code carried by the helpers cell imports. Lines of IPython
+    magics and shell escapes are ignored; a cell that is not Python (after them) is skipped."""
     found: dict[str, None] = {}
+    sources = []
     for cell in notebook.cells:
-        if cell.cell_type != "code" or cell.metadata.get("tabbook", {}).get("generated"):
+        generated = cell.metadata.get("tabbook", {}).get("generated")
+        if cell.cell_type != "code":
             continue
-        source = "\n".join("" if line.lstrip().startswith(("%", "!")) else line
-                           for line in cell.source.splitlines())
+        if generated == HELPERS_ID:
+            sources += embedded_saved(cell.source).values()
+        elif not generated:
+            sources.append("\n".join("" if line.lstrip().startswith(("%", "!")) else line
+                                     for line in cell.source.splitlines()))
+    for source in sources:
         try:
             tree = ast.parse(source)
         except SyntaxError:
@@ -185,14 +197,53 @@ def requirements_cell(notebook: nbformat.NotebookNode, framework: Framework) -> 
     return "\n".join(lines)
 
 
-def helper_modules(notebook: nbformat.NotebookNode) -> list[str]:
-    """The book's helper modules (keys of :data:`HELPERS`) that the notebook imports."""
+def helper_modules(notebook: nbformat.NotebookNode, saved: dict[str, str] | None = None) -> list[str]:
+    """The book's helper modules (keys of :data:`HELPERS`) that the notebook, or the saved code
+    ``saved`` it carries ({module name: source}), imports."""
     imported = set(imported_modules(notebook))
+    for source in (saved or {}).values():
+        imported |= set(imported_modules(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])))
     return [name for name in HELPERS if name in imported]
 
 
-def helpers_cell(modules: list[str]) -> str:
-    """The source of the helpers cell: each module's source, registered under its name."""
+def embedded_saved(source: str) -> dict[str, str]:
+    """{module name: source} of the saved modules (``tabbook.saved.<framework>``) that the helpers
+    cell ``source`` registers; empty for a cell that is not Python."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return {}
+    found = {}
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == SAVED_FUNCTION
+                and len(node.args) >= 2 and all(isinstance(arg, ast.Constant) and isinstance(arg.value, str)
+                                                 for arg in node.args[:2])
+                and node.args[0].value.startswith(SAVED_PACKAGE + ".")):
+            found[node.args[0].value] = node.args[1].value
+    return found
+
+
+def _quoted(name: str, source: str) -> list[str]:
+    """The lines of a raw triple-quoted literal that reads back as ``"\\n" + source + "\\n"``.
+
+    Raises:
+        BuildError: ``source`` contains both kinds of triple quotes.
+    """
+    for quote in ("'''", '"""'):
+        if quote not in source:
+            lines = [f"r{quote}", source, quote]
+            try:
+                if ast.literal_eval("\n".join(lines)) == f"\n{source}\n":
+                    return lines
+            except (SyntaxError, ValueError):
+                pass
+    raise BuildError(f"the saved code of {name} cannot be inlined in a notebook: it contains both ''' and \"\"\"; "
+                     f"use one kind of triple quotes in the saved cells")
+
+
+def helpers_cell(modules: list[str], saved: dict[str, str] | None = None) -> str:
+    """The source of the helpers cell: each module's source, registered under its name, then each
+    saved module of ``saved`` ({``tabbook.saved.<framework>``: its code}) under its name."""
     lines = ["# The book's helper modules, copied into this notebook by the book's build so that it runs",
              "# without the book's repository; each is registered as a module of its own, so that its names",
              "# (numpy as np, for instance) do not replace the notebook's.",
@@ -221,22 +272,51 @@ def helpers_cell(modules: list[str]) -> str:
             raise BuildError(f"{HELPERS[name]}: cannot be inlined in a notebook: it contains ''' or ends "
                              f"in a backslash; use \"\"\" strings")
         lines += ["", f"register_module({name!r}, r'''", source.rstrip("\n"), "''')"]
+    if saved:
+        lines += ["", "",
+                  "# The code saved from the book's chapters that this notebook uses, and what that code needs,",
+                  "# written to the files of a package folder and imported when the notebook imports it: after",
+                  "# the notebook's own settings, and from files, whose source MindSpore's graph mode and",
+                  "# TensorFlow's autograph read.",
+                  "import atexit",
+                  "import importlib",
+                  "import os",
+                  "import shutil",
+                  "import tempfile",
+                  "",
+                  "_saved_folder = tempfile.mkdtemp(prefix=\"tabbook-saved-\")",
+                  "atexit.register(shutil.rmtree, _saved_folder, ignore_errors=True)",
+                  f"register_module({SAVED_PACKAGE!r}, \"\", package=True)",
+                  f"sys.modules[{SAVED_PACKAGE!r}].__path__ = [_saved_folder]",
+                  "",
+                  "",
+                  "def register_saved(name, source):",
+                  "    \"\"\"Write saved code to the file that `import name` reads.\"\"\"",
+                  "    with open(os.path.join(_saved_folder, name.rpartition(\".\")[2] + \".py\"), \"w\", encoding=\"utf-8\") as file:",
+                  "        file.write(source)",
+                  "    importlib.invalidate_caches()"]
+        for name, source in saved.items():
+            literal = _quoted(name, source.rstrip("\n"))
+            lines += ["", f"{SAVED_FUNCTION}({name!r}, {literal[0]}", *literal[1:-1], f"{literal[-1]})"]
     return "\n".join(lines)
 
 
-def add_setup_cells(notebook: nbformat.NotebookNode, framework: Framework, chapter_name: str) -> None:
-    """Put the requirements cell and, where the notebook imports a helper, the helpers cell at
-    the top of ``notebook`` (in place). Both carry ``metadata.tabbook.generated`` and the tag
-    ``remove-cell``.
+def add_setup_cells(notebook: nbformat.NotebookNode, framework: Framework, chapter_name: str,
+                    saved: dict[str, str] | None = None) -> None:
+    """Put the requirements cell and, where the notebook imports a helper or uses saved code
+    (``saved``: {``tabbook.saved.<framework>``: the code it uses}), the helpers cell at the top
+    of ``notebook`` (in place). Both carry ``metadata.tabbook.generated`` and the tag ``remove-cell``.
 
     Raises:
-        BuildError: an import is not pinned in the framework's lock, or a helper cannot be inlined.
+        BuildError: an import (of the notebook or of its saved code) is not pinned in the
+            framework's lock, or a helper cannot be inlined.
     """
-    cells = [_generated(requirements_cell(notebook, framework), REQUIREMENTS_ID, chapter_name)]
-    modules = helper_modules(notebook)
-    if modules:
-        cells.append(_generated(helpers_cell(modules), HELPERS_ID, chapter_name))
+    modules = helper_modules(notebook, saved)
+    cells = []
+    if modules or saved:
+        cells.append(_generated(helpers_cell(modules, saved), HELPERS_ID, chapter_name))
     notebook.cells[:0] = cells
+    notebook.cells.insert(0, _generated(requirements_cell(notebook, framework), REQUIREMENTS_ID, chapter_name))
 
 
 def _generated(source: str, kind: str, chapter_name: str) -> nbformat.NotebookNode:

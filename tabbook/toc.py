@@ -35,6 +35,7 @@ class Part:
 
     caption: str
     chapters: tuple[str, ...]
+    lines: tuple[int, ...] = ()  # the line of each chapter's entry in toc.yml
 
 
 def read_parts(folder: Path) -> list[Part] | None:
@@ -45,7 +46,7 @@ def read_parts(folder: Path) -> list[Part] | None:
             or lists a chapter twice.
     """
     path = folder / FILE_NAME
-    if not path.exists():
+    if not (path.exists() or path.is_symlink()):  # a dangling link is a broken file, not no file
         return None
     try:
         root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
@@ -62,11 +63,13 @@ def read_parts(folder: Path) -> list[Part] | None:
         caption_node = _mapping_value(part_node, "caption", path)
         if not isinstance(caption_node, yaml.ScalarNode) or not caption_node.value.strip():
             raise SourceError(path, _line(caption_node or part_node), "a part needs a 'caption': its title", _HINT)
+        if "\n" in caption_node.value.strip():
+            raise SourceError(path, _line(caption_node), "a caption is one line of text", _HINT)
         chapters_node = _mapping_value(part_node, "chapters", path)
         if not isinstance(chapters_node, yaml.SequenceNode) or not chapters_node.value:
             raise SourceError(path, _line(chapters_node or part_node),
                               f"part {caption_node.value!r}: 'chapters' must be a list of chapter names", _HINT)
-        names = []
+        names, lines = [], []
         for node in chapters_node.value:
             if not isinstance(node, yaml.ScalarNode) or not node.value.strip():
                 raise SourceError(path, _line(node), "a chapter name must be a plain string", _HINT)
@@ -76,7 +79,8 @@ def read_parts(folder: Path) -> list[Part] | None:
                                   "a chapter appears once in the book; remove one of the entries")
             seen[name.casefold()] = _line(node)
             names.append(name)
-        parts.append(Part(caption_node.value.strip(), tuple(names)))
+            lines.append(_line(node))
+        parts.append(Part(caption_node.value.strip(), tuple(names), tuple(lines)))
     return parts
 
 
@@ -92,13 +96,20 @@ def order(paths: list[Path], folder: Path) -> list[Path]:
         return paths
     by_name = {path.stem: path for path in paths}
     listed = [name for part in parts for name in part.chapters]
+    line_of = {name: line for part in parts for name, line in zip(part.chapters, part.lines)}
+    for name in listed:
+        if name not in by_name and name.casefold() in {stem.casefold() for stem in by_name}:
+            actual = next(stem for stem in by_name if stem.casefold() == name.casefold())
+            raise SourceError(folder / FILE_NAME, line_of.get(name),
+                              f"lists chapter {name!r}, but the chapter is {actual}.md (names are case-sensitive)",
+                              f"write it as '{actual}'")
     for path in paths:
         if path.stem not in listed:
             raise SourceError(path, None, f"is not in the table of contents, {folder / FILE_NAME}",
                               f"add '- {path.stem}' under the 'chapters' of the part it belongs to")
     for name in listed:
         if name not in by_name:
-            raise SourceError(folder / FILE_NAME, _name_line(folder, name),
+            raise SourceError(folder / FILE_NAME, line_of.get(name),
                               f"lists chapter {name!r}, but there is no {name}.md under {folder}",
                               "remove the entry, or fix its spelling, or add the chapter")
     return [by_name[name] for name in listed]
@@ -127,10 +138,3 @@ def _mapping_value(node, key: str, path: Path):
 
 def _line(node) -> int | None:
     return node.start_mark.line + 1 if node is not None else None
-
-
-def _name_line(folder: Path, name: str) -> int | None:
-    for number, line in enumerate((folder / FILE_NAME).read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip().lstrip("-").strip().removesuffix(".md") == name:
-            return number
-    return None

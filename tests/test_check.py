@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import shutil
 
-from tabbook import check
+from tabbook import check, savedcode
 from tabbook.cli import main
 from tabbook.frameworks import NOTEBOOKS
 
@@ -16,6 +16,7 @@ def test_committed_notebooks_match_their_sources():
 def copy_chapters(tmp_path):
     folder = tmp_path / "notebooks"
     shutil.copytree(NOTEBOOKS, folder)
+    shutil.copytree(savedcode.saved_dir(NOTEBOOKS), savedcode.saved_dir(folder))  # the modules beside them
     return folder / "custom-layers.md"
 
 

@@ -224,3 +224,25 @@ def test_sphinx_messages_name_the_chapter_source_line(tmp_path):
     message = str(raised.value)
     assert f"{chapter.path}:{broken}:" in message, message
     assert "nosuchrole" in message and str(tmp_path / "src") not in message
+
+
+@pytest.mark.parametrize("hostile", [
+    ":" * 40,
+    "log\n::::::\n\n```{include} /etc/passwd\n```\n\n::::::{tab-set}\n:::::{tab-item} x\n",
+    "::::::::::::::::::::::::::::::::::::::::::::::::::::::::::::\n```{raw} html\n<meta http-equiv=refresh content=0>\n```",
+])
+def test_an_output_cannot_close_the_tabs_around_it(tmp_path, hostile):
+    """A row of colons that starts a line of an output (text or HTML) must not end the
+    colon-fenced tab set and tab items around it: the book makes every fence longer."""
+    html_output = nbformat.v4.new_output("display_data", data={"text/html": f"<b>x</b>\n{hostile}\n",
+                                                                "text/plain": "HTML"})
+    chapter, notebooks = write_book_sources(  # in the first tab (MXNet), before the other three
+        tmp_path, chapter_text(*FOUR), {"mxnet": {1: [stream("stdout", hostile + "\n"), html_output]}})
+    for name, notebook in notebooks.items():
+        convert.write_notebook(notebook, tmp_path / "tabs" / name / "page.ipynb")
+    book.build([chapter], tabs=tmp_path / "tabs", source_dir=tmp_path / "src", html_dir=tmp_path / "html")
+    page = (tmp_path / "html" / "page.html").read_text()
+    assert "root:x:0:0" not in page and not re.search(r"<meta[^>]*refresh", page)
+    for name in NAMES:  # the tab set holds every framework's tab: nothing after the output escaped
+        assert re.search(f'<label [^>]*class="sd-tab-label"[^>]*data-sync-id="{name}"', page), name
+    assert page.count('class="sd-tab-set') == 1 and "{tab-item}" not in page.replace("{tab-item} x", "")

@@ -71,3 +71,23 @@ def test_check_and_every_command_fail_on_a_chapter_missing_from_the_toc(tmp_path
         assert main(command) == 1
         err = capsys.readouterr().err
         assert "b.md: is not in the table of contents" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("toc_text, where, message", [
+    ("parts:\n  - caption: One\n    chapters: [a, b, ghost]\n", "toc.yml:3", "lists chapter 'ghost'"),
+    ("parts:\n  - caption: One\n    chapters:\n      - A\n      - b\n", "toc.yml:4",
+     "lists chapter 'A', but the chapter is a.md (names are case-sensitive)"),
+    ('parts:\n  - caption: "One\\nTwo"\n    chapters: [a, b]\n', "toc.yml:2", "a caption is one line"),
+])
+def test_more_toc_mistakes_are_errors_at_their_line(tmp_path, toc_text, where, message):
+    folder = make(tmp_path / "nb", ["a", "b"], toc_text)
+    with pytest.raises(SourceError) as raised:
+        find_chapters(folder)
+    assert where in str(raised.value) and message in str(raised.value), str(raised.value)
+
+
+def test_a_dangling_toc_link_is_an_error_not_a_missing_toc(tmp_path):
+    folder = make(tmp_path / "nb", ["a", "b"])
+    (folder / "toc.yml").symlink_to(tmp_path / "nowhere.yml")
+    with pytest.raises(SourceError, match="toc.yml: cannot be read"):
+        find_chapters(folder)

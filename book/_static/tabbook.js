@@ -62,7 +62,13 @@
 
   function landOnSearchHit() {
     const article = document.querySelector("article.bd-article") || document.body;
-    const section = window.location.hash ? document.getElementById(decodeURIComponent(window.location.hash.slice(1))) : null;
+    let id = window.location.hash.slice(1);
+    try {
+      id = decodeURIComponent(id);
+    } catch (error) {
+      // A malformed escape (a hand-edited or truncated link): look the fragment up as written.
+    }
+    const section = id ? document.getElementById(id) : null;
     let tries = 0;
     const look = () => {
       // sphinx_highlight.js wraps each match in span.highlighted shortly after the page loads
