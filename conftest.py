@@ -5,27 +5,59 @@ them without a kernel dialog; the framework's kernel, ``tabbook-<framework>``, i
 ``metadata.tabbook.kernel``. nbval starts the kernel the notebook names unless
 ``--nbval-kernel-name`` (or ``--nbval-current-env``) is given, so for each notebook that names
 its framework's kernel, this sets that option while nbval starts the kernel.
+
+nbval starts each kernel in the notebook's folder (``tabs/<framework>/``), where a cell that
+writes a file by a relative path would add to the repository or change its committed lock: here
+every notebook's kernel runs in a new empty temporary folder instead, removed when nbval is done
+with the notebook (:func:`tabbook.files.kernel_folder`, as ``build.py execute`` does).
 """
 from __future__ import annotations
 
+import contextlib
+
 import nbval.plugin
 
+from tabbook.files import kernel_folder
+
 _nbval_setup = nbval.plugin.IPyNbFile.setup
+_nbval_teardown = nbval.plugin.IPyNbFile.teardown
+_RunningKernel = nbval.plugin.RunningKernel
 
 
 def _setup_in_framework_kernel(self):
     options = self.parent.config.option
-    kernel = self.nb.metadata.get("tabbook", {}).get("kernel")
-    if not kernel or options.nbval_kernel_name or options.nbval_current_env:
-        return _nbval_setup(self)
-    options.nbval_kernel_name = kernel
+    meta = self.nb.metadata.get("tabbook")
+    kernel = meta.get("kernel") if isinstance(meta, dict) else None
+    chosen = bool(kernel) and not (options.nbval_kernel_name or options.nbval_current_env)
+    folder = contextlib.ExitStack()
+    self._tabbook_folder = folder
+    workdir = folder.enter_context(kernel_folder("tabbook-nbval-"))
+
+    def running_kernel(kernel_name, cwd=None, **kwargs):  # nbval passes cwd=the notebook's folder
+        return _RunningKernel(kernel_name, cwd=str(workdir), **kwargs)
+
+    if chosen:
+        options.nbval_kernel_name = kernel
+    nbval.plugin.RunningKernel = running_kernel
     try:
-        return _nbval_setup(self)
+        return _nbval_setup(self)  # pytest calls teardown even when this fails
     finally:
-        options.nbval_kernel_name = None
+        nbval.plugin.RunningKernel = _RunningKernel
+        if chosen:
+            options.nbval_kernel_name = None
+
+
+def _teardown_and_remove_folder(self):
+    try:
+        return _nbval_teardown(self)  # stops the kernel
+    finally:
+        folder = getattr(self, "_tabbook_folder", None)
+        if folder is not None:
+            folder.close()
 
 
 nbval.plugin.IPyNbFile.setup = _setup_in_framework_kernel
+nbval.plugin.IPyNbFile.teardown = _teardown_and_remove_folder
 
 
 # build.py test --shard K/N (tabbook/shard.py): this machine's share of the notebooks.

@@ -40,7 +40,7 @@ from nbclient.exceptions import CellExecutionError
 from . import convert, numpy_mlp, profiles
 from .data import load_mnist
 from .errors import BuildError, display_path
-from .files import atomic_write_text
+from .files import atomic_write_text, kernel_folder
 from .frameworks import NAMES, ROOT, get
 from .source import Chapter
 
@@ -89,8 +89,9 @@ def run_framework(chapter: Chapter, framework: str, params: dict) -> dict:
     results, "profile": the profiled run's, or None}."""
     notebook = bench_notebook(chapter, framework, params)
     try:
-        NotebookClient(notebook, timeout=3600, kernel_name=get(framework).kernel_name,
-                       resources={"metadata": {"path": str(get(framework).tab_dir)}}).execute()
+        with kernel_folder("tabbook-bench-") as folder:  # never tabs/<framework>/ (see kernel_folder)
+            NotebookClient(notebook, timeout=3600, kernel_name=get(framework).kernel_name,
+                           resources={"metadata": {"path": str(folder)}}).execute()
     except CellExecutionError as error:
         raise BuildError(f"{framework}: the benchmark failed:\n{error}") from None
     for output in notebook.cells[-1].outputs:
@@ -317,6 +318,7 @@ def run(chapter: Chapter, frameworks=NAMES, epochs: int = 4, naive_epochs: int =
                         ("profile epochs", profile_epochs), ("batch size", batch_size)):
         if value < 1:
             raise BuildError(f"bench: {name} must be at least 1, not {value}")
+    out = Path(out).resolve()  # the kernels run in a temporary folder: they get absolute paths
     inputs = out / "inputs.npz"
     make_inputs(inputs)
     params = {"inputs": str(inputs), "epochs": epochs, "naive_epochs": naive_epochs,

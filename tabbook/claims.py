@@ -63,6 +63,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 
 from . import convert
 from .errors import SourceError, display_path
+from .files import kernel_folder
 from .execute import DEFAULT_TIMEOUT, strip_ansi
 from .frameworks import NAMES, get
 from .source import Chapter
@@ -583,9 +584,9 @@ def run_mutation(chapter: Chapter, claims: Claims, mutation: Mutation, framework
 
     failure = ""
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="tabbook-claims-") as workdir:
+    with kernel_folder("tabbook-claims-") as workdir:
         client = NotebookClient(notebook, timeout=timeout, kernel_name=get(framework).kernel_name,
-                                resources={"metadata": {"path": workdir}}, record_timing=False,
+                                resources={"metadata": {"path": str(workdir)}}, record_timing=False,
                                 on_cell_start=on_cell_start)
         # The kernel's own stderr (C++ logs of the frameworks) goes to a file outside the working
         # directory, not to the terminal; its tail joins the report when the kernel dies.

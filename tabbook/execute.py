@@ -1,7 +1,8 @@
 """Execute framework notebooks with nbclient, cached by content, written atomically.
 
-A notebook is executed in its framework's kernel (``tabbook-<framework>``), with the notebook's
-folder as working directory. Its *execution key* is the sha256 of what determines its outputs:
+A notebook is executed in its framework's kernel (``tabbook-<framework>``), in a new empty
+temporary folder that is removed afterwards (:func:`tabbook.files.kernel_folder`), so that a
+cell writing a file by a relative path changes nothing in the repository. Its *execution key* is the sha256 of what determines its outputs:
 the cells (:func:`tabbook.convert.code_fingerprint`), the framework's lock file, and the helper
 modules the notebooks import (``tabbook/data.py``, ``tabbook/record.py``). The cells include the
 generated helpers cell, which carries exactly the code saved from chapters that the notebook uses
@@ -45,7 +46,9 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 from . import convert, envs, scrub, standalone
+from . import stored as stored_module
 from .errors import BuildError, display_path
+from .files import kernel_folder
 from .frameworks import ROOT, get
 from .record import recorded
 
@@ -271,14 +274,17 @@ def execution_key(notebook: nbformat.NotebookNode, framework: str) -> str:
     return digest.hexdigest()
 
 
-def read_stored(path: Path) -> nbformat.NotebookNode | None:
-    """The notebook at ``path``, or None if there is none or it cannot be read."""
+def read_stored(path: Path, chapter: str, framework: str) -> tuple[nbformat.NotebookNode | None, str]:
+    """(the notebook at ``path``, "") or, where there is none, (None, ""), or where it is damaged
+    (:func:`tabbook.stored.read`), (None, a note saying what is wrong and that it is executed again):
+    a damaged notebook is as good as none."""
     if not path.exists():
-        return None
+        return None, ""
     try:
-        return nbformat.read(path, as_version=4)
-    except Exception:  # an unreadable notebook is as good as none: execute again
-        return None
+        return stored_module.read(path, chapter, framework), ""
+    except stored_module.DamagedNotebook as error:
+        return None, (f"{display_path(path)} was damaged ({error.what}): executing it again as if it were absent; "
+                      f"the damaged file is kept until a run succeeds")
 
 
 def execute(notebook: nbformat.NotebookNode, path: Path, *, timeout: int = DEFAULT_TIMEOUT,
@@ -290,14 +296,26 @@ def execute(notebook: nbformat.NotebookNode, path: Path, *, timeout: int = DEFAU
     setting ``stop`` (from another thread) ends the execution within about
     :data:`INTERRUPT_GRACE` seconds with status "interrupted".
     Never raises for a failing notebook: the Result says what failed; ``path`` is then untouched,
-    also when the write itself fails (a read-only folder, a full disk).
+    also when the write itself fails (a read-only folder, a full disk). A damaged notebook at
+    ``path`` (:func:`tabbook.stored.read`) counts as none; the Result's first note says so.
     """
     meta = notebook.metadata["tabbook"]
     chapter, framework = meta["chapter"], meta["framework"]
     key = execution_key(notebook, framework)
-    stored = None if force else read_stored(path)
+    stored, damage = (None, "") if force else read_stored(path, chapter, framework)
     if stored is not None and stored.metadata.get("tabbook", {}).get("execution_key") == key:
         return Result(chapter, framework, "cached", records=recorded(stored))
+    result = _execute(notebook, path, key, timeout, limits, stop)
+    if damage:
+        result.notes.insert(0, damage)
+    return result
+
+
+def _execute(notebook: nbformat.NotebookNode, path: Path, key: str, timeout: int, limits: Limits,
+             stop: threading.Event | None) -> Result:
+    """:func:`execute` past its cache: run the notebook, write it with its execution ``key``."""
+    meta = notebook.metadata["tabbook"]
+    chapter, framework = meta["chapter"], meta["framework"]
     try:
         envs.check_env(get(framework))
     except BuildError as error:
@@ -307,13 +325,14 @@ def execute(notebook: nbformat.NotebookNode, path: Path, *, timeout: int = DEFAU
     def on_cell_start(cell, cell_index):
         running[:] = [cell_index]
 
-    client = BoundedClient(notebook, limits=limits, stop=stop, timeout=timeout,
-                           kernel_name=get(framework).kernel_name,
-                           resources={"metadata": {"path": str(path.parent)}}, record_timing=False,
-                           on_cell_start=on_cell_start)
     start = time.perf_counter()
     try:
-        client.execute()
+        with kernel_folder() as folder:  # the kernel's working directory: not tabs/<framework>/
+            client = BoundedClient(notebook, limits=limits, stop=stop, timeout=timeout,
+                                   kernel_name=get(framework).kernel_name,
+                                   resources={"metadata": {"path": str(folder)}}, record_timing=False,
+                                   on_cell_start=on_cell_start)
+            client.execute()
     except (CellExecutionError, CellTimeoutError, DeadKernelError, OutputLimitError, NoSuchKernel,
             asyncio.CancelledError, RuntimeError) as error:  # RuntimeError: "Kernel died before replying"
         if client.stopped:

@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader never sees a half-written file, a failed write keeps the old one."""
+"""Atomic file writes (a reader never sees a half-written file, a failed write keeps the old one),
+and the scratch folders kernels run in."""
 from __future__ import annotations
 
 import contextlib
@@ -55,3 +56,18 @@ def umask() -> int:
         current = os.umask(0o022)
         os.umask(current)
         return current
+
+
+@contextlib.contextmanager
+def kernel_folder(prefix: str = "tabbook-kernel-"):
+    """A new, empty temporary folder (a Path) for a kernel to run in, removed with everything in it
+    on exit.
+
+    Every tool that executes a notebook (``execute``, ``claims``, ``bench``, nbval through
+    ``conftest.py``) starts its kernel here, never in ``tabs/<framework>/``: a cell that writes a
+    file by a relative path (``torch.save(x, "x-file")``, ``open("requirements.txt", "a")``)
+    must not add a file to the repository or change a committed one. Shut the kernel down before
+    leaving the block. A file the cell made undeletable is left behind rather than raised about.
+    """
+    with tempfile.TemporaryDirectory(prefix=prefix, ignore_cleanup_errors=True) as folder:
+        yield Path(folder)

@@ -61,7 +61,7 @@ def recorded_seconds(tabs: Path) -> dict[Key, float]:
     for path in sorted(tabs.glob("*/*.ipynb")):
         try:
             seconds = float(json.loads(path.read_text(encoding="utf-8"))["metadata"]["tabbook"]["seconds"])
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):  # damaged: stored.read says how
             seconds = UNKNOWN_SECONDS
         found[(path.stem, path.parent.name)] = seconds
     return found

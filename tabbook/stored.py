@@ -1,13 +1,18 @@
 """Read the executed notebooks under tabs/ for ``check`` and ``html``.
 
 A notebook there can be damaged (truncated by a full disk, emptied, left with git's conflict
-markers by a merge) or stale (its chapter gained, lost, edited or retagged cells since it was
-executed). Either is a :class:`BuildError` that names the file, the place where there is one,
-and how to recover, never a traceback from the JSON reader or a page built from misaligned cells.
+markers by a merge, nested too deeply to parse, or valid JSON and a valid notebook whose
+``metadata.tabbook``, cell metadata or outputs do not have the shapes the build reads) or stale
+(its chapter gained, lost, edited or retagged cells since it was executed). Either is a
+:class:`BuildError` that names the file, the place where there is one, and how to recover, never
+a traceback from the JSON reader or a page built from misaligned cells.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import math
 import re
 from pathlib import Path
 
@@ -26,41 +31,162 @@ def recovery(path: Path, chapter_name: str, framework: str) -> str:
             f"with `python build.py execute {chapter_name} -f {framework} --force`")
 
 
+class DamagedNotebook(BuildError):
+    """A stored notebook that cannot be used; ``what`` says why (without the file or the fix)."""
+
+    def __init__(self, message: str, what: str):
+        super().__init__(message)
+        self.what = what
+
+
 def read(path: Path, chapter_name: str, framework: str) -> nbformat.NotebookNode:
-    """The notebook at ``path`` (version 4), validated against the notebook format.
+    """The notebook at ``path`` (version 4), validated against the notebook format and the shapes
+    the build reads (:func:`shape_problem`).
 
     Raises:
-        BuildError: the file cannot be read, is empty, holds git conflict markers, is not JSON
-            (with the line of the first error) or is not a valid notebook; the message says how
-            to recover (:func:`recovery`).
+        DamagedNotebook: (a BuildError) the file cannot be read, is empty, holds git conflict
+            markers, is not JSON (with the line of the first error), is nested too deeply to
+            parse, is not a valid notebook, or has metadata or outputs of the wrong shape; the
+            message says how to recover (:func:`recovery`).
     """
     where = display_path(path)
     fix = recovery(path, chapter_name, framework)
+
+    def damaged(what: str, line: int | None = None) -> DamagedNotebook:
+        return DamagedNotebook(f"{where}{f':{line}' if line else ''}: {what}; {fix}", what)
+
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise BuildError(f"{where}: cannot read this notebook ({reason}); {fix}") from None
+        raise damaged(f"cannot read this notebook ({reason})") from None
     if not text.strip():
-        raise BuildError(f"{where}: the notebook is empty; {fix}")
+        raise damaged("the notebook is empty")
     marker = _CONFLICT.search(text)
     if marker:
         line = text.count("\n", 0, marker.start()) + 1
-        raise BuildError(f"{where}:{line}: the notebook holds git conflict markers ({marker.group(1)}), left by a "
-                         f"merge; take one side with `git checkout --ours -- {where}` (or --theirs) and check it, "
-                         f"or execute it again with `python build.py execute {chapter_name} -f {framework} --force`")
+        what = f"the notebook holds git conflict markers ({marker.group(1)}), left by a merge"
+        raise DamagedNotebook(f"{where}:{line}: {what}; take one side with `git checkout --ours -- {where}` (or "
+                              f"--theirs) and check it, or execute it again with `python build.py execute "
+                              f"{chapter_name} -f {framework} --force`", what)
     try:
         json.loads(text)
     except json.JSONDecodeError as error:
-        raise BuildError(f"{where}:{error.lineno}: the notebook is not valid JSON ({error.msg}; truncated?); "
-                         f"{fix}") from None
+        raise damaged(f"the notebook is not valid JSON ({error.msg}; truncated?)", error.lineno) from None
+    except RecursionError:
+        raise damaged("not a valid notebook (its JSON is nested too deeply to read)") from None
     try:
         notebook = nbformat.reads(text, as_version=4)
         nbformat.validate(notebook)
-    except (nbformat.ValidationError, ValueError, KeyError, TypeError, AttributeError) as error:
-        message = getattr(error, "message", None) or str(error) or type(error).__name__
-        raise BuildError(f"{where}: not a valid notebook ({message.splitlines()[0]}); {fix}") from None
+    except (nbformat.ValidationError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
+        if isinstance(error, RecursionError):
+            message = "nested too deeply to validate"
+        else:
+            message = getattr(error, "message", None) or str(error) or type(error).__name__
+        raise damaged(f"not a valid notebook ({message.splitlines()[0]})") from None
+    problem = shape_problem(notebook)
+    if problem:
+        raise damaged(f"not a valid notebook ({problem})")
     return notebook
+
+
+#: Image types whose output data is base64 (an SVG is text).
+BASE64_IMAGES = ("image/png", "image/jpeg", "image/gif")
+_TEXT_FIELDS = ("chapter", "title", "framework", "kernel", "source", "execution_key")
+
+
+def shape_problem(notebook: nbformat.NotebookNode) -> str | None:
+    """What is wrong with the parts of a valid notebook that the build reads and the notebook
+    format leaves open, or None: ``metadata.tabbook`` (a mapping of texts, ``seconds`` a finite
+    number), each cell's ``metadata.tabbook`` (a mapping; ``cell`` a number from 0, ``line`` a
+    number from 1) and each output (:func:`output_problem`). The answer names the cell (1-based).
+    """
+    meta = notebook.metadata.get("tabbook", {})
+    if not isinstance(meta, dict):
+        return f"metadata.tabbook is {_shown(meta)}, not a mapping"
+    for key in _TEXT_FIELDS:
+        if key in meta and not isinstance(meta[key], str):
+            return f"metadata.tabbook.{key} is {_shown(meta[key])}, not a text"
+    if "seconds" in meta and not _finite(meta["seconds"]):
+        return f"metadata.tabbook.seconds is {_shown(meta['seconds'])}, not a number of seconds"
+    for number, cell in enumerate(notebook.cells, 1):
+        cell_meta = cell.metadata.get("tabbook", {})
+        if not isinstance(cell_meta, dict):
+            return f"cell {number}: metadata.tabbook is {_shown(cell_meta)}, not a mapping"
+        for key, least in (("cell", 0), ("line", 1)):
+            value = cell_meta.get(key)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < least):
+                return f"cell {number}: metadata.tabbook.{key} is {_shown(value)}, not a whole number from {least}"
+        for index, output in enumerate(cell.get("outputs", []), 1):
+            problem = output_problem(output)
+            if problem:
+                return f"cell {number}, output {index}: {problem}"
+    return None
+
+
+def output_problem(output) -> str | None:
+    """What is wrong with one output (of a valid notebook) that the book would show or the build
+    read, or None: an image's data must decode (base64 for PNG, JPEG and GIF), its metadata
+    (``metadata["image/png"]``) must be a mapping whose ``width`` and ``height`` are positive
+    finite numbers of pixels, and a recorded value (:mod:`tabbook.record`) must have its tag
+    as a mapping and, unless a text, a number as its ``text/plain``.
+    """
+    data = output.get("data", {})
+    metadata = output.get("metadata", {})
+    for kind in data:
+        if not kind.startswith("image/"):
+            continue
+        value = _joined(data[kind])
+        if value is None:
+            return f"its {kind} data is {_shown(data[kind])}, not a text"
+        if kind in BASE64_IMAGES:
+            try:
+                base64.b64decode("".join(value.split()), validate=True)
+            except (binascii.Error, ValueError):
+                return f"its {kind} data is not valid base64"
+        shape = metadata.get(kind, {})
+        if not isinstance(shape, dict):
+            return f"its metadata[{kind!r}] is {_shown(shape)}, not a mapping"
+        for key in ("width", "height"):
+            if key in shape and not (_finite(shape[key]) and 0 < shape[key] <= 1e6):
+                return f"its {kind} {key} is {_shown(shape[key])}, not a number of pixels (above 0, at most 1e6)"
+    tag = metadata.get("tabbook", {})
+    if not isinstance(tag, dict):
+        return f"its metadata.tabbook is {_shown(tag)}, not a mapping"
+    if tag.get("record") is not None:
+        if not isinstance(tag["record"], str):
+            return f"its recorded name is {_shown(tag['record'])}, not a text"
+        text = _joined(data.get("text/plain"))
+        if text is None:
+            return f"the value recorded as {tag['record']!r} has no text/plain"
+        if tag.get("type") != "text":
+            try:
+                float(text)
+            except ValueError:
+                return f"the value recorded as {tag['record']!r} is {_shown(text)}, not a number"
+    return None
+
+
+def _joined(value) -> str | None:
+    """A text of the notebook format (a string or a list of strings) as one string, else None."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(part, str) for part in value):
+        return "".join(value)
+    return None
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _shown(value) -> str:
+    """``value`` as JSON, cut to 40 characters: for a message."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def read_matching(chapter: Chapter, framework: str, path: Path) -> nbformat.NotebookNode:
