@@ -105,24 +105,33 @@ def train(net, train_iter, test_data, num_epochs, lr, momentum):
     return history
 
 
-# notebooks/saving-and-loading.md:410
+# notebooks/saving-and-loading.md:434
 import numpy
 
 
 def export_npz(net, path):
     """Write the MLP's parameters to a .npz file: <layer>.weight as (inputs, outputs), <layer>.bias."""
-    numpy.savez(path, **{parameter.name: parameter.asnumpy() for parameter in net.trainable_params()})
+    arrays = {}
+    for index, layer in enumerate(net):
+        arrays[f"{index}.weight"] = layer.weight.asnumpy().astype(numpy.float32)
+        arrays[f"{index}.bias"] = layer.bias.asnumpy().astype(numpy.float32)
+    numpy.savez(path, **arrays)
 
 
-# notebooks/saving-and-loading.md:511
+# notebooks/saving-and-loading.md:548
 def builtin_mlp_from_npz(path):
     """The MLP made of MindSpore's nn.Dense layers, holding the parameters of an exported .npz file."""
-    params = numpy.load(path)
-    layers = []
-    for index in range(3):
-        weight = params[f"{index}.weight"]
-        layer = nn.Dense(weight.shape[0], weight.shape[1], activation="relu" if index < 2 else None)
-        layer.weight.set_data(Tensor(weight.T))  # nn.Dense: (outputs, inputs)
-        layer.bias.set_data(Tensor(params[f"{index}.bias"]))
-        layers.append(layer)
-    return nn.SequentialCell(layers)
+    with numpy.load(path) as params:
+        weights = [params[f"{index}.weight"] for index in range(3)]
+        biases = [params[f"{index}.bias"] for index in range(3)]
+    net = nn.SequentialCell([nn.Dense(*weight.shape, activation="relu" if index < 2 else None)
+                             for index, weight in enumerate(weights)])
+    values = {}
+    for index, (weight, bias) in enumerate(zip(weights, biases)):
+        values[f"{index}.weight"] = ms.Parameter(Tensor(weight.T))  # nn.Dense: (outputs, inputs)
+        values[f"{index}.bias"] = ms.Parameter(Tensor(bias))
+    # load_param_into_net checks the shapes, and returns the names it could not match.
+    not_loaded = ms.load_param_into_net(net, values, strict_load=True)
+    if not_loaded != ([], []):
+        raise ValueError(f"{path}: parameters not loaded: {not_loaded}")
+    return net

@@ -81,7 +81,7 @@ def train(net, train_iter, test_data, num_epochs, lr, momentum, device):
     return history
 
 
-# notebooks/saving-and-loading.md:372
+# notebooks/saving-and-loading.md:392
 import numpy
 
 
@@ -89,21 +89,22 @@ def export_npz(net, path):
     """Write the MLP's parameters to a .npz file: <layer>.weight as (inputs, outputs), <layer>.bias."""
     arrays = {}
     for index, layer in enumerate(net):
-        arrays[f"{index}.weight"] = layer.weight.data().asnumpy()
-        arrays[f"{index}.bias"] = layer.bias.data().asnumpy()
+        arrays[f"{index}.weight"] = layer.weight.data().asnumpy().astype(numpy.float32)
+        arrays[f"{index}.bias"] = layer.bias.data().asnumpy().astype(numpy.float32)
     numpy.savez(path, **arrays)
 
 
-# notebooks/saving-and-loading.md:468
+# notebooks/saving-and-loading.md:498
 def builtin_mlp_from_npz(path):
     """The MLP made of Gluon's nn.Dense layers, holding the parameters of an exported .npz file."""
-    params = numpy.load(path)
+    with numpy.load(path) as params:
+        weights = [params[f"{index}.weight"] for index in range(3)]
+        biases = [params[f"{index}.bias"] for index in range(3)]
     net = nn.HybridSequential()
-    for index in range(3):
-        weight = params[f"{index}.weight"]
+    for index, weight in enumerate(weights):
         net.add(nn.Dense(weight.shape[1], in_units=weight.shape[0], activation="relu" if index < 2 else None))
-    net.initialize()
-    for index, layer in enumerate(net):
-        layer.weight.set_data(np.array(params[f"{index}.weight"].T))  # Dense: (outputs, inputs)
-        layer.bias.set_data(np.array(params[f"{index}.bias"]))
+    net.initialize()  # set_data needs initialised parameters; it checks the shapes
+    for layer, weight, bias in zip(net, weights, biases):
+        layer.weight.set_data(np.array(weight.T))  # nn.Dense: (outputs, inputs)
+        layer.bias.set_data(np.array(bias))
     return net

@@ -83,23 +83,31 @@ def train(net, train_iter, test_data, num_epochs, lr, momentum, device):
     return history
 
 
-# notebooks/saving-and-loading.md:386
+# notebooks/saving-and-loading.md:406
 import numpy
 
 
 def export_npz(net, path):
     """Write the MLP's parameters to a .npz file: <layer>.weight as (inputs, outputs), <layer>.bias."""
-    numpy.savez(path, **{name: tensor.detach().cpu().numpy() for name, tensor in net.state_dict().items()})
+    arrays = {}
+    for index, layer in enumerate(net):
+        arrays[f"{index}.weight"] = layer.weight.detach().cpu().numpy().astype(numpy.float32)
+        arrays[f"{index}.bias"] = layer.bias.detach().cpu().numpy().astype(numpy.float32)
+    numpy.savez(path, **arrays)
 
 
-# notebooks/saving-and-loading.md:484
+# notebooks/saving-and-loading.md:515
 def builtin_mlp_from_npz(path):
     """The MLP made of PyTorch's nn.Linear layers, holding the parameters of an exported .npz file."""
-    params = numpy.load(path)
-    shapes = [params[f"{index}.weight"].shape for index in range(3)]
-    net = nn.Sequential(nn.Linear(*shapes[0]), nn.ReLU(), nn.Linear(*shapes[1]), nn.ReLU(), nn.Linear(*shapes[2]))
-    net.load_state_dict({
-        f"{2 * index}.{kind}": torch.from_numpy(params[f"{index}.{kind}"].T if kind == "weight"  # (outputs, inputs)
-                                                else params[f"{index}.{kind}"])
-        for index in range(3) for kind in ("weight", "bias")})
+    with numpy.load(path) as params:
+        weights = [params[f"{index}.weight"] for index in range(3)]
+        biases = [params[f"{index}.bias"] for index in range(3)]
+    # nn.Linear(in_features, out_features): the (inputs, outputs) shape of the file's weight.
+    net = nn.Sequential(nn.Linear(*weights[0].shape), nn.ReLU(), nn.Linear(*weights[1].shape), nn.ReLU(),
+                        nn.Linear(*weights[2].shape))
+    linears = [net[0], net[2], net[4]]  # the ReLU modules sit between them
+    with torch.no_grad():  # copy_ checks the shapes
+        for layer, weight, bias in zip(linears, weights, biases):
+            layer.weight.copy_(torch.from_numpy(weight.T))  # nn.Linear: (outputs, inputs)
+            layer.bias.copy_(torch.from_numpy(bias))
     return net

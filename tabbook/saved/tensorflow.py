@@ -69,7 +69,7 @@ def train(net, train_iter, test_data, num_epochs, lr, momentum, run_eagerly=Fals
     return history
 
 
-# notebooks/saving-and-loading.md:396
+# notebooks/saving-and-loading.md:420
 import numpy
 
 
@@ -77,18 +77,20 @@ def export_npz(net, path):
     """Write the MLP's parameters to a .npz file: <layer>.weight as (inputs, outputs), <layer>.bias."""
     arrays = {}
     for index, layer in enumerate(net.layers):
-        arrays[f"{index}.weight"] = layer.weight.numpy()
-        arrays[f"{index}.bias"] = layer.bias.numpy()
+        arrays[f"{index}.weight"] = layer.weight.numpy().astype(numpy.float32)
+        arrays[f"{index}.bias"] = layer.bias.numpy().astype(numpy.float32)
     numpy.savez(path, **arrays)
 
 
-# notebooks/saving-and-loading.md:498
+# notebooks/saving-and-loading.md:533
 def builtin_mlp_from_npz(path):
     """The MLP made of Keras's Dense layers, holding the parameters of an exported .npz file."""
-    params = numpy.load(path)
-    net = keras.Sequential([keras.Input(shape=(params["0.weight"].shape[0],))] + [
-        keras.layers.Dense(params[f"{index}.weight"].shape[1], activation="relu" if index < 2 else None)
-        for index in range(3)])
-    for index, layer in enumerate(net.layers):
-        layer.set_weights([params[f"{index}.weight"], params[f"{index}.bias"]])  # kernel: (inputs, outputs)
+    with numpy.load(path) as params:
+        weights = [params[f"{index}.weight"] for index in range(3)]
+        biases = [params[f"{index}.bias"] for index in range(3)]
+    net = keras.Sequential([keras.Input(shape=(weights[0].shape[0],))] + [
+        keras.layers.Dense(weight.shape[1], activation="relu" if index < 2 else None)
+        for index, weight in enumerate(weights)])
+    for layer, weight, bias in zip(net.layers, weights, biases):
+        layer.set_weights([weight, bias])  # the kernel is (inputs, outputs); set_weights checks shapes
     return net
