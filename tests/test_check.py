@@ -33,8 +33,8 @@ def test_an_edited_code_cell_is_stale(tmp_path):
 
 def test_a_retagged_cell_is_stale(tmp_path):
     source = copy_chapters(tmp_path)
-    source.write_text(source.read_text().replace(":tags: [tensorflow, nbval-ignore-output, remove-stderr]\nimport keras",
-                                                 ":tags: [tensorflow]\nimport keras", 1))
+    source.write_text(source.read_text().replace(":tags: [tensorflow, save, nbval-ignore-output, remove-stderr]\nimport keras",
+                                                 ":tags: [tensorflow, save]\nimport keras", 1))
     found = check.problems(source.parent)
     assert [f.split(":")[0] for f in found] == ["tabs/tensorflow/custom-layers.ipynb"]
 

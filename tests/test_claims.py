@@ -499,7 +499,7 @@ def test_a_bad_claims_file_is_a_clear_error(book, capsys):
 
 def test_the_main_job_prints_coverage_after_the_summary_and_keeps_its_exit_code(book, capsys, monkeypatch):
     book(KILLED)
-    for step in ("cmd_env", "cmd_convert", "cmd_html"):
+    for step in ("cmd_env", "cmd_convert", "cmd_html", "cmd_pdf"):
         monkeypatch.setattr(cli, step, lambda args: 0)
     monkeypatch.setattr(cli, "cmd_execute", lambda args: print("SUMMARY") or 0)
     assert cli.main([]) == 0
