@@ -132,13 +132,14 @@ def test_clicking_a_framework_switches_every_group(site, page):
     assert set(selected_tabs(page)) == {"TensorFlow"}
 
 
-def test_the_choice_follows_to_the_next_page_and_survives_a_reload(site, page):
+def test_the_choice_follows_through_the_chapters_in_toc_order_and_survives_a_reload(site, page):
     base, _ = site
     page.goto(f"{base}/index.html")
     page.locator(".sd-tab-set").first.get_by_text("TensorFlow", exact=True).click()
-    page.locator("a.right-next").click()
-    page.wait_for_url("**/custom-layers.html")
-    assert set(selected_tabs(page)) == {"TensorFlow"}
+    for chapter in ("layers-and-modules", "custom-layers", "saving-and-loading"):  # notebooks/toc.yml
+        page.locator("a.right-next").click()
+        page.wait_for_url(f"**/{chapter}.html")
+        assert set(selected_tabs(page)) == {"TensorFlow"}, chapter
     page.reload()
     assert set(selected_tabs(page)) == {"TensorFlow"}
 
@@ -481,10 +482,13 @@ def test_figures_are_sharp_numbered_and_described(site, page):
         assert "Figure" not in image.get_attribute("alt") and len(image.get_attribute("alt")) > 30
     tops = figures.evaluate_all("all => all.map(f => f.getBoundingClientRect().top)")
     assert tops[0] == tops[1], "on a wide screen the two figures sit side by side"
-    assert figures.locator("figcaption").all_inner_texts()[0].startswith("Figure 1.1.")
-    assert figures.locator("figcaption").all_inner_texts()[1].startswith("Figure 1.2.")
+    # Custom Layers is the second chapter of notebooks/toc.yml: its sections and figures are 2.N.
+    number = [path.stem for path in find_chapters(NOTEBOOKS)].index("custom-layers") + 1
+    assert figures.locator("figcaption").all_inner_texts()[0].startswith(f"Figure {number}.1.")
+    assert figures.locator("figcaption").all_inner_texts()[1].startswith(f"Figure {number}.2.")
     headings = page.locator("article h2").all_inner_texts()
-    assert headings[0].startswith("1.1. ") and page.locator("article h1").inner_text().startswith("1. ")
+    assert headings[0].startswith(f"{number}.1. ")
+    assert page.locator("article h1").inner_text().startswith(f"{number}. ")
 
 
 def test_mathjax_only_on_pages_with_math(site, page):
@@ -572,6 +576,9 @@ def test_each_pdf_holds_its_framework_code_only(site, pdfs, page):
         assert FRAMEWORK_CODE[name] in text, f"{name}'s PDF lacks its code"
         others = [other for other in NAMES if other != name and FRAMEWORK_CODE[other] in text]
         assert others == [], f"{name}'s PDF holds code of {others}"
-        assert "1.1.LayerswithoutParameters" in text and "Figure1.1." in text
-        assert "1.9.Exercises" in text and "Solution2" in text and "Discussthischapter" in text, \
-            "the book is printed to its end"
+        # Every chapter, in the order of notebooks/toc.yml, to the end of the last one.
+        assert "1.1.ASequentialModel" in text and "2.1.LayerswithoutParameters" in text
+        assert "Figure2.1." in text and "2.9.Exercises" in text and "Solution2" in text
+        assert text.index("1.1.ASequentialModel") < text.index("2.1.LayerswithoutParameters") \
+            < text.index("3.1.Tensors")
+        assert "3.4.Summary" in text and "Discussthischapter" in text, "the book is printed to its end"
