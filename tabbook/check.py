@@ -13,6 +13,7 @@ from pathlib import Path
 
 import ast
 
+from . import pyast
 from . import convert, execute, savedcode, standalone
 from . import stored as stored_module
 from .errors import BuildError, SourceError, display_path
@@ -135,7 +136,7 @@ def _definitions(embedded: dict[str, str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for module, source in embedded.items():
         try:
-            body = ast.parse(source).body
+            body = pyast.parse(source).body
         except SyntaxError:
             body = []
         for node in body:

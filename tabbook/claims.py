@@ -61,6 +61,7 @@ from jupyter_client.kernelspec import NoSuchKernel
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
+from . import pyast
 from . import convert
 from .errors import SourceError, display_path
 from .files import kernel_folder
@@ -394,7 +395,7 @@ def _cell_asserts(source: str) -> list[tuple[int, int, str]] | None:
     """(first line, last line, text) of each assert in a cell, in source order; None if it does not parse."""
     python = "\n".join("" if _MAGIC.match(line) else line for line in source.split("\n"))
     try:
-        tree = ast.parse(python)
+        tree = pyast.parse(python)
     except SyntaxError:
         return None
     nodes = sorted((node for node in ast.walk(tree) if isinstance(node, ast.Assert)),

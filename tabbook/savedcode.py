@@ -32,6 +32,7 @@ import hashlib
 import symtable
 from pathlib import Path
 
+from . import pyast
 from .errors import BuildError, SourceError, display_path
 from .files import atomic_write_text
 from .frameworks import NAMES, NOTEBOOKS, get
@@ -180,7 +181,7 @@ def parse_cell(path: Path, cell) -> tuple[Statement, ...]:
             raise SourceError(path, first + number, "a cell tagged `save` is Python only: an IPython magic or "
                                                     "shell escape cannot go into a module", _HINT_MOVE)
     try:
-        tree = ast.parse(cell.source)
+        tree = pyast.parse(cell.source)
     except SyntaxError as error:
         raise SourceError(path, first + (error.lineno or 1) - 1,
                           f"a cell tagged `save` must be Python: {error.msg}", "fix the syntax") from None
@@ -480,7 +481,7 @@ def notebook_uses(path: Path, cells) -> list[Use]:
             continue
         source = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in cell.source.splitlines())
         try:
-            trees.append((cell, ast.parse(source)))
+            trees.append((cell, pyast.parse(source)))
         except SyntaxError:
             continue
     aliases: dict[str, tuple[str, int]] = {}

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import nbformat
 
+from . import pyast
 from .errors import BuildError
 from .frameworks import ROOT, Framework
 from .source import cell_id
@@ -111,7 +112,7 @@ def imported_modules(notebook: nbformat.NotebookNode) -> list[str]:
                                      for line in cell.source.splitlines()))
     for source in sources:
         try:
-            tree = ast.parse(source)
+            tree = pyast.parse(source)
         except SyntaxError:
             continue
         for node in ast.walk(tree):
@@ -210,7 +211,7 @@ def embedded_saved(source: str) -> dict[str, str]:
     """{module name: source} of the saved modules (``tabbook.saved.<framework>``) that the helpers
     cell ``source`` registers; empty for a cell that is not Python."""
     try:
-        tree = ast.parse(source)
+        tree = pyast.parse(source)
     except SyntaxError:
         return {}
     found = {}
