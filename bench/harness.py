@@ -99,9 +99,10 @@ def run_variants():
     more times (their ratio is the benchmark's finest claim, so drift in the machine's speed must
     hit both alike); print the runs' epoch times, the first run's history and the profile."""
     results = {}
+    chosen = BENCH.get("variants") or list(VARIANTS)  # the script run (bench.SCRIPTED) leaves the naive path out
     for repeat in range(BENCH.get("repeats", 1)):
         for name, (make_net, train_iter, epochs, options) in VARIANTS.items():
-            if repeat and name not in ("custom", "built-in"):
+            if name not in chosen or (repeat and name not in ("custom", "built-in")):
                 continue
             run = time_train(make_net, train_iter, epochs, **options)
             result = results.setdefault(name, {"runs": [], "history": run["history"]})

@@ -101,6 +101,49 @@ def run_framework(chapter: Chapter, framework: str, params: dict) -> dict:
     raise BuildError(f"{framework}: the benchmark printed no result")
 
 
+#: The variants the benchmark also runs as a script (:func:`run_script`), and their names there.
+SCRIPTED = ("custom", "built-in")
+SCRIPT_SUFFIX = ", as a script"
+
+
+def script_source(notebook: nbformat.NotebookNode) -> str:
+    """The code cells of ``notebook`` as one Python script, in order: IPython's own transformer
+    turns each magic (``%pip``, ``!ls``) into the ``get_ipython()`` call the kernel would make, so
+    a script that reaches one fails with a NameError instead of running different code."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    manager = TransformerManager()
+    return "\n\n".join(f"# cell {index}\n" + manager.transform_cell(cell.source)
+                         for index, cell in enumerate(notebook.cells) if cell.cell_type == "code")
+
+
+def run_script(chapter: Chapter, framework: str, params: dict) -> dict:
+    """The custom and built-in runs of the benchmark notebook of ``framework`` (:func:`bench_notebook`),
+    executed as a plain script by its environment's Python, with the environment variables that
+    its kernelspec gives the kernel, in an empty temporary folder as the kernel runs: the same code,
+    without the kernel. Returns the variants' raw results, as :func:`run_framework`.
+
+    Raises:
+        BuildError: the script failed or printed no result.
+    """
+    from . import envs
+
+    notebook = bench_notebook(chapter, framework, dict({key: value for key, value in params.items() if key != "profile"}, variants=SCRIPTED))
+    env = dict(os.environ, **{key: value.replace("${PATH}", os.environ.get("PATH", ""))
+                              for key, value in envs.kernel_spec(get(framework))["env"].items()})
+    with kernel_folder("tabbook-bench-script-") as folder:
+        script = Path(folder) / f"bench_{framework}.py"
+        script.write_text(script_source(notebook), encoding="utf-8")
+        done = subprocess.run([str(envs.env_python(get(framework))), str(script)], cwd=folder, env=env,
+                              capture_output=True, text=True)
+    if done.returncode != 0:
+        raise BuildError(f"{framework}: the benchmark script failed:\n{done.stderr[-4000:]}")
+    for line in done.stdout.splitlines():
+        if line.startswith(MARKER):
+            return json.loads(line[len(MARKER):])["variants"]
+    raise BuildError(f"{framework}: the benchmark script printed no result")
+
+
 def numpy_run(params: dict) -> dict:
     """Train the NumPy reference once on the benchmark's inputs, in this process.
 
@@ -161,20 +204,30 @@ def custom_over_builtin(custom: dict, builtin: dict) -> float:
     return statistics.median(c / b for c, b in pairs)
 
 
+def kernel_over_script(variants: dict[str, dict], name: str) -> float | None:
+    """s/epoch of variant ``name`` in the notebook's kernel over the same variant run as a script
+    (:func:`run_script`); None where there is no script run of it."""
+    script = variants.get(name + SCRIPT_SUFFIX)
+    return variants[name]["s_per_epoch"] / script["s_per_epoch"] if script else None
+
+
 def table(results: dict[str, dict[str, dict]]) -> str:
     """The Markdown table of the benchmark: one row per framework and variant."""
     numpy_s = results["numpy"]["NumPy"]["s_per_epoch"]
     rows = ["| framework | variant | runs x epochs | s/epoch | examples/s | loss, epoch 1 | test accuracy "
-            "| custom / built-in | / NumPy |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+            "| custom / built-in | kernel / script | / NumPy |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for framework, variants in results.items():
         title = "NumPy" if framework == "numpy" else get(framework).title
         for name, row in variants.items():
             ratio = ""
             if name == "custom" and "built-in" in variants:
                 ratio = f"{custom_over_builtin(row, variants['built-in']):.2f}"
+            over_script = kernel_over_script(variants, name)
             rows.append(f"| {title} | {name} | {row['runs']} x {row['epochs']} | {row['s_per_epoch']:.2f} | "
                         f"{row['examples_per_s']:,.0f} | {row['first_loss']:.4f} | {row['test_accuracy']:.4f} | "
-                        f"{ratio} | {row['s_per_epoch'] / numpy_s:.2f} |")
+                        f"{ratio} | {'' if over_script is None else f'{over_script:.2f}'} | "
+                        f"{row['s_per_epoch'] / numpy_s:.2f} |")
     return "\n".join(rows)
 
 
@@ -280,7 +333,8 @@ def results_report(results: dict[str, dict[str, dict]], params: dict, when: str,
              "Written by `python build.py bench` (the table of its last run at the chapter's batch size; "
              "the README's numbers come from here). s/epoch: the median of the epochs after each run's "
              "first; custom / built-in: the median of the alternating pairs' ratios; custom / NumPy: the "
-             "custom network against the NumPy floor.", "",
+             "custom network against the NumPy floor; kernel / script: the custom network's s/epoch in the "
+             "notebook's kernel over the same code run as a plain script in the same environment.", "",
              f"- date: {when}",
              f"- machine: {host['cpu']}, {host['cores']} logical cores, {host['memory_gib']} GiB memory, "
              f"{host['system']}, Python {host['python']}",
@@ -288,17 +342,21 @@ def results_report(results: dict[str, dict[str, dict]], params: dict, when: str,
              + (" (other work shared the CPU: the times are noisy)" if max(load) > host["cores"] * 0.5 else ""),
              f"- batch size {params['batch_size']}, {params['epochs']} epochs per run, {params['repeats']} "
              f"runs each of the custom and the built-in network", "",
-             "| framework | versions (device) | custom s/epoch | built-in s/epoch | custom / built-in | custom / NumPy |",
-             "| --- | --- | ---: | ---: | ---: | ---: |"]
+             "| framework | versions (device) | custom s/epoch | built-in s/epoch | custom / built-in "
+             "| custom as a script s/epoch | kernel / script | custom / NumPy |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for framework, variants in results.items():
         if framework == "numpy":
             continue
         custom, builtin = variants["custom"], variants.get("built-in")
         builtin_s = f"{builtin['s_per_epoch']:.2f}" if builtin else "-"
         ratio = f"{custom_over_builtin(custom, builtin):.2f}" if builtin else "-"
+        script = variants.get("custom" + SCRIPT_SUFFIX)
+        script_s = f"{script['s_per_epoch']:.2f}" if script else "-"
+        over_script = f"{kernel_over_script(variants, 'custom'):.2f}" if script else "-"
         lines.append(f"| {get(framework).title} | {installed.get(framework, '')} | {custom['s_per_epoch']:.2f} | "
-                     f"{builtin_s} | {ratio} | {custom['s_per_epoch'] / numpy_s:.2f} |")
-    lines.append(f"| NumPy | {installed.get('numpy', '')} | {numpy_s:.2f} | | | 1.00 |")
+                     f"{builtin_s} | {ratio} | {script_s} | {over_script} | {custom['s_per_epoch'] / numpy_s:.2f} |")
+    lines.append(f"| NumPy | {installed.get('numpy', '')} | {numpy_s:.2f} | | | | | 1.00 |")
     return "\n".join(lines) + "\n"
 
 
@@ -339,6 +397,9 @@ def run(chapter: Chapter, frameworks=NAMES, epochs: int = 4, naive_epochs: int =
             shutil.rmtree(folder, ignore_errors=True)
         result = run_framework(chapter, framework, dict(params, profile=str(folder)) if profile else params)
         raw[framework] = result["variants"]
+        log(f"bench: {framework} as a script ...")
+        for name, variant in run_script(chapter, framework, params).items():
+            raw[framework][name + SCRIPT_SUFFIX] = variant
         notes[framework] = result.get("note")
         if result["profile"]:
             profiled[framework] = result["profile"]

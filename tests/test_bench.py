@@ -5,6 +5,7 @@ import json
 import os
 import platform
 
+import nbformat
 import numpy as np
 import pytest
 
@@ -51,11 +52,24 @@ def test_summary_uses_the_median_after_each_warm_up_and_the_table_its_ratios():
     assert row["examples_per_s"] == pytest.approx(60000 / 2.55)
     assert row["run_s_per_epoch"] == [2.5, 2.6]
     results = {"pytorch": {"custom": dict(row, s_per_epoch=2.5, examples_per_s=24000, run_s_per_epoch=[2.5, 3, 2]),
-                           "built-in": dict(row, s_per_epoch=2.0, run_s_per_epoch=[2, 2, 2])},
+                           "built-in": dict(row, s_per_epoch=2.0, run_s_per_epoch=[2, 2, 2]),
+                           "custom, as a script": dict(row, s_per_epoch=2.0, examples_per_s=30000)},
                "numpy": {"NumPy": dict(row, s_per_epoch=1.25)}}
     lines = bench.table(results).splitlines()
-    assert lines[2] == "| PyTorch | custom | 2 x 4 | 2.50 | 24,000 | 0.5000 | 0.9700 | 1.25 | 2.00 |"
-    assert lines[4].startswith("| NumPy | NumPy | 2 x 4 | 1.25 |") and lines[4].endswith("| 1.00 |")
+    assert lines[2] == "| PyTorch | custom | 2 x 4 | 2.50 | 24,000 | 0.5000 | 0.9700 | 1.25 | 1.25 | 2.00 |"
+    assert lines[3] == "| PyTorch | built-in | 2 x 4 | 2.00 | 23,529 | 0.5000 | 0.9700 |  |  | 1.60 |"
+    assert lines[4].startswith("| PyTorch | custom, as a script | 2 x 4 | 2.00 | 30,000 |")
+    assert lines[5].startswith("| NumPy | NumPy | 2 x 4 | 1.25 |") and lines[5].endswith("| 1.00 |")
+
+
+def test_the_script_is_the_notebooks_code_cells_with_magics_as_the_kernel_calls_them():
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# prose"), nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell("if x > 1:\n    %pip install numpy\n!ls")])
+    script = bench.script_source(notebook)
+    assert script == ("# cell 1\nx = 1\n\n\n# cell 2\nif x > 1:\n"
+                      "    get_ipython().run_line_magic('pip', 'install numpy')\nget_ipython().system('ls')\n")
+    compile(script, "script.py", "exec")
 
 
 def test_a_single_epoch_run_is_timed_by_that_epoch():
@@ -79,7 +93,8 @@ def test_a_short_benchmark_with_profile_runs_in_the_real_kernel(tmp_path, framew
                        log=lambda line: None, profile=True, profile_epochs=1, report=tmp_path / "RESULTS.md")
     assert report == tmp_path / "results-256.md"
     table = report.read_text()
-    assert table.count(f"| {get(framework).title} |") == 2 + (framework != "pytorch")
+    assert table.count(f"| {get(framework).title} |") == 4 + (framework != "pytorch")
+    assert f"| {get(framework).title} | custom, as a script | 1 x 2 |" in table
     raw = json.loads((tmp_path / "results-256.json").read_text())
     assert [len(run) for run in raw[framework]["custom"]["runs"]] == [2]
     if framework == "pytorch":  # MindSpore reports the loss on the whole training set instead
@@ -122,7 +137,8 @@ def _row(s_per_epoch, runs):
 
 
 def test_the_committed_report_has_date_machine_versions_and_the_ratios():
-    results = {"mxnet": {"custom": _row(1.2, [1.2, 1.3]), "built-in": _row(1.0, [1.0, 1.0]), "naive": _row(5.0, [5.0])},
+    results = {"mxnet": {"custom": _row(1.2, [1.2, 1.3]), "built-in": _row(1.0, [1.0, 1.0]), "naive": _row(5.0, [5.0]),
+                         "custom, as a script": _row(1.0, [1.0, 1.0])},
                "mindspore": {"custom": _row(3.0, [3.0, 3.0])},
                "numpy": {"NumPy": _row(0.6, [0.6])}}
     host = {"cpu": "Intel(R) Xeon(R) Processor", "cores": 2, "memory_gib": 23.5, "system": "Linux x86_64",
@@ -138,9 +154,9 @@ def test_the_committed_report_has_date_machine_versions_and_the_ratios():
             in lines)
     assert "- load average (1 min) before and after: 0.40, 3.50 (other work shared the CPU: the times are noisy)" in lines
     assert lines[-3:] == [
-        "| MXNet | mxnet 1.9.1, numpy 1.23.5 (cpu) | 1.20 | 1.00 | 1.25 | 2.00 |",
-        "| MindSpore | mindspore 2.10.0 (cpu) | 3.00 | - | - | 5.00 |",
-        "| NumPy | numpy 2.2.6 (the tooling environment) | 0.60 | | | 1.00 |"]
+        "| MXNet | mxnet 1.9.1, numpy 1.23.5 (cpu) | 1.20 | 1.00 | 1.25 | 1.00 | 1.20 | 2.00 |",
+        "| MindSpore | mindspore 2.10.0 (cpu) | 3.00 | - | - | - | - | 5.00 |",
+        "| NumPy | numpy 2.2.6 (the tooling environment) | 0.60 | | | | | 1.00 |"]
     quiet = bench.results_report(results, {"batch_size": 256, "epochs": 4, "repeats": 3}, "now", host, installed,
                                  (0.1, 0.2))
     assert "- load average (1 min) before and after: 0.10, 0.20" in quiet.splitlines()
