@@ -395,11 +395,16 @@ def run(chapter: Chapter, frameworks=NAMES, epochs: int = 4, naive_epochs: int =
         folder = out / "profile" / framework
         if profile:
             shutil.rmtree(folder, ignore_errors=True)
+        # The script runs before and after the kernel, as NumPy does around each framework: a
+        # drift in the machine's speed hits the kernel's runs and the script's alike.
+        log(f"bench: {framework} as a script ...")
+        scripted = run_script(chapter, framework, params)
+        log(f"bench: {framework} in its kernel ...")
         result = run_framework(chapter, framework, dict(params, profile=str(folder)) if profile else params)
         raw[framework] = result["variants"]
-        log(f"bench: {framework} as a script ...")
+        log(f"bench: {framework} as a script again ...")
         for name, variant in run_script(chapter, framework, params).items():
-            raw[framework][name + SCRIPT_SUFFIX] = variant
+            raw[framework][name + SCRIPT_SUFFIX] = dict(scripted[name], runs=scripted[name]["runs"] + variant["runs"])
         notes[framework] = result.get("note")
         if result["profile"]:
             profiled[framework] = result["profile"]
@@ -414,7 +419,9 @@ def run(chapter: Chapter, frameworks=NAMES, epochs: int = 4, naive_epochs: int =
               f"initial weights and batch order in every run; s/epoch is the median of the epochs after "
               f"each run's first (warm-up). Custom and built-in run {repeats} times, alternately, "
               f"and custom / built-in is the median of the pairs' ratios; the naive path runs once; NumPy "
-              f"runs in a new process before the first framework and after each. Measured in one "
+              f"runs in a new process before the first framework and after each. \"As a script\": the same "
+              f"code run by the environment's Python without a kernel, before and after the kernel's "
+              f"runs; kernel / script is the ratio of their s/epoch. Measured in one "
               f"benchmark on {platform.machine()} with {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}.\n\n")
     atomic_write_text(out / f"results-{batch_size}.md", header + table(results) + "\n" + ratio_notes(results, notes))
     log(header + table(results) + "\n" + ratio_notes(results, notes))

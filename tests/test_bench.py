@@ -94,7 +94,7 @@ def test_a_short_benchmark_with_profile_runs_in_the_real_kernel(tmp_path, framew
     assert report == tmp_path / "results-256.md"
     table = report.read_text()
     assert table.count(f"| {get(framework).title} |") == 4 + (framework != "pytorch")
-    assert f"| {get(framework).title} | custom, as a script | 1 x 2 |" in table
+    assert f"| {get(framework).title} | custom, as a script | 2 x 2 |" in table  # before and after the kernel
     raw = json.loads((tmp_path / "results-256.json").read_text())
     assert [len(run) for run in raw[framework]["custom"]["runs"]] == [2]
     if framework == "pytorch":  # MindSpore reports the loss on the whole training set instead

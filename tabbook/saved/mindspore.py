@@ -20,7 +20,7 @@ def try_gpu():
     return "CPU"
 
 
-# notebooks/custom-layers.md:335
+# notebooks/custom-layers.md:344
 class MyDense(nn.Cell):
     def __init__(self, in_channels, out_channels, relu=True):
         super().__init__()
@@ -34,13 +34,13 @@ class MyDense(nn.Cell):
         return ops.relu(linear) if self.relu else linear
 
 
-# notebooks/custom-layers.md:1349
+# notebooks/custom-layers.md:1388
 def get_net():
     """The chapter's MLP: 784 inputs, hidden layers of 128 and 64 units, 10 outputs."""
     return nn.SequentialCell(MyDense(784, 128), MyDense(128, 64), MyDense(64, 10, relu=False))
 
 
-# notebooks/custom-layers.md:1698
+# notebooks/custom-layers.md:1751
 import numpy
 import mindspore.dataset as ds
 

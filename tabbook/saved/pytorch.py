@@ -11,7 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 
-# notebooks/custom-layers.md:305
+# notebooks/custom-layers.md:314
 class MyLinear(nn.Module):
     def __init__(self, in_features, out_features, relu=True):
         super().__init__()
@@ -25,23 +25,22 @@ class MyLinear(nn.Module):
         return F.relu(linear) if self.relu else linear
 
 
-# notebooks/custom-layers.md:1290
+# notebooks/custom-layers.md:1319
 def get_net():
     """The chapter's MLP: 784 inputs, hidden layers of 128 and 64 units, 10 outputs."""
     return nn.Sequential(MyLinear(784, 128), MyLinear(128, 64), MyLinear(64, 10, relu=False))
 
 
-# notebooks/custom-layers.md:1503
+# notebooks/custom-layers.md:1546
 def try_gpu(i=0):
-    """The i-th CUDA GPU, else Apple's MPS, else the CPU."""
-    if torch.cuda.device_count() > i:
-        return torch.device(f"cuda:{i}")
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
+    """The i-th device of the machine's accelerator (a CUDA GPU, Apple's MPS, ...), else the CPU."""
+    accelerator = torch.accelerator.current_accelerator(check_available=True)
+    if accelerator is not None and torch.accelerator.device_count() > i:
+        return torch.device(accelerator.type, i)
     return torch.device("cpu")
 
 
-# notebooks/custom-layers.md:1621
+# notebooks/custom-layers.md:1664
 def data_iter(images, labels, batch_size):
     """Minibatches of NumPy images and labels, shuffled in every epoch; the labels as int64,
     the class indices CrossEntropyLoss takes."""

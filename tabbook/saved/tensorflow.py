@@ -10,7 +10,7 @@ import keras
 import tensorflow as tf
 
 
-# notebooks/custom-layers.md:900
+# notebooks/custom-layers.md:922
 class MyLazyDense(keras.layers.Layer):
     """A dense layer whose input size is inferred at the first call."""
 
@@ -28,14 +28,14 @@ class MyLazyDense(keras.layers.Layer):
         return tf.nn.relu(linear) if self.relu else linear
 
 
-# notebooks/custom-layers.md:1319
+# notebooks/custom-layers.md:1358
 def get_net():
     """The chapter's MLP: 784 inputs, hidden layers of 128 and 64 units, 10 outputs."""
     return keras.Sequential([keras.Input(shape=(784,)), MyLazyDense(128), MyLazyDense(64),
                              MyLazyDense(10, relu=False)])
 
 
-# notebooks/custom-layers.md:1520
+# notebooks/custom-layers.md:1562
 def try_gpu(i=0):
     """The name of the i-th GPU if there is one, else of the CPU."""
     if len(tf.config.list_physical_devices("GPU")) > i:
@@ -43,7 +43,7 @@ def try_gpu(i=0):
     return "/CPU:0"
 
 
-# notebooks/custom-layers.md:1664
+# notebooks/custom-layers.md:1716
 def data_iter(images, labels, batch_size):
     """Minibatches of NumPy images and labels; the dataset shuffles itself again at the start of
     every epoch (reshuffle_each_iteration)."""
@@ -55,17 +55,18 @@ def train(net, train_iter, test_data, num_epochs, lr, momentum, run_eagerly=Fals
     it; return (loss, train accuracy, test accuracy) per epoch. test_data: (images, labels),
     NumPy. With run_eagerly=True, Keras runs the training step without tf.function."""
     history = []
-    print_epoch = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: (
-        history.append((logs["loss"], logs["accuracy"], logs["val_accuracy"])),
-        print("epoch {:2d}: loss {:.4f}, train acc {:.4f}, test acc {:.4f}".format(epoch + 1, *history[-1]))))
+
+    def record_epoch(epoch, logs):
+        history.append((logs["loss"], logs["accuracy"], logs["val_accuracy"]))
+        print("epoch {:2d}: loss {:.4f}, train acc {:.4f}, test acc {:.4f}".format(epoch + 1, *history[-1]))
+
     schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=num_epochs * len(train_iter))
     net.compile(optimizer=keras.optimizers.SGD(learning_rate=schedule, momentum=momentum),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 metrics=["accuracy"], run_eagerly=run_eagerly,
                 steps_per_execution=len(train_iter))
-    # shuffle=False: fit cannot shuffle a tf.data.Dataset, which shuffles itself.
-    net.fit(train_iter, epochs=num_epochs, shuffle=False, validation_data=test_data,
-            validation_batch_size=10000, callbacks=[print_epoch], verbose=0)
+    net.fit(train_iter, epochs=num_epochs, validation_data=test_data, validation_batch_size=10000,
+            callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=record_epoch)], verbose=0)
     return history
 
 
