@@ -9,14 +9,16 @@ the notebook's own code. Then ``bench/harness.py`` and ``bench/<framework>.py`` 
 * the same network built from the framework's built-in dense layer;
 * the framework's naive path (MXNet not hybridized, TensorFlow eager, MindSpore PyNative);
 
-and ``tabbook.numpy_mlp`` trains the same MLP in NumPy as the floor reference (in a new process,
-before the first framework and after each). With ``profile=True`` each kernel then trains the
+the custom and the built-in network also train *as a script* (:func:`run_script`: the same
+cells, run by the environment's Python without a kernel, before and after the kernel's runs),
+which shows what the notebook's kernel costs; and ``tabbook.numpy_mlp`` trains the same MLP in
+NumPy as the floor reference (in a new process, before the first framework and after each). With ``profile=True`` each kernel then trains the
 custom network once more under py-spy (MindSpore: under its own operator profiler);
 ``tabbook.profiles`` turns that into a report of where the time goes. Every run starts
 from the same Glorot weights and sees the batches in the same order (seed 0), so the losses agree
 across frameworks up to floating-point differences. Reported: seconds per epoch (the median of
 the epochs after each run's first, which is the warm-up), examples per second, the final test accuracy,
-and the ratios custom/built-in and framework/NumPy, all from one run.
+and the ratios custom/built-in, kernel/script and framework/NumPy, all from one run.
 """
 from __future__ import annotations
 
@@ -128,7 +130,8 @@ def run_script(chapter: Chapter, framework: str, params: dict) -> dict:
     """
     from . import envs
 
-    notebook = bench_notebook(chapter, framework, dict({key: value for key, value in params.items() if key != "profile"}, variants=SCRIPTED))
+    unprofiled = {key: value for key, value in params.items() if key != "profile"}
+    notebook = bench_notebook(chapter, framework, dict(unprofiled, variants=SCRIPTED))
     env = dict(os.environ, **{key: value.replace("${PATH}", os.environ.get("PATH", ""))
                               for key, value in envs.kernel_spec(get(framework))["env"].items()})
     with kernel_folder("tabbook-bench-script-") as folder:
