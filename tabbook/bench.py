@@ -342,7 +342,10 @@ def results_report(results: dict[str, dict[str, dict]], params: dict, when: str,
              f"- machine: {host['cpu']}, {host['cores']} logical cores, {host['memory_gib']} GiB memory, "
              f"{host['system']}, Python {host['python']}",
              f"- load average (1 min) before and after: {load[0]:.2f}, {load[1]:.2f}"
-             + (" (other work shared the CPU: the times are noisy)" if max(load) > host["cores"] * 0.5 else ""),
+             # The load after includes the benchmark's own last minute (it keeps the cores busy):
+             # only the load before says whether other work was running.
+             + (" (other work loaded the CPU when it started: the times may be noisy)"
+                if load[0] > host["cores"] * 0.5 else ""),
              f"- batch size {params['batch_size']}, {params['epochs']} epochs per run, {params['repeats']} "
              f"runs each of the custom and the built-in network", "",
              "| framework | versions (device) | custom s/epoch | built-in s/epoch | custom / built-in "
