@@ -13,8 +13,7 @@ from pathlib import Path
 
 import ast
 
-from . import pyast
-from . import convert, execute, savedcode, standalone
+from . import convert, execute, pyast, savedcode, standalone
 from . import stored as stored_module
 from .errors import BuildError, SourceError, display_path
 from .frameworks import NAMES, get

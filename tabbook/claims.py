@@ -61,8 +61,7 @@ from jupyter_client.kernelspec import NoSuchKernel
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-from . import pyast
-from . import convert
+from . import convert, pyast
 from .errors import SourceError, display_path
 from .files import kernel_folder
 from .execute import DEFAULT_TIMEOUT, strip_ansi
