@@ -57,3 +57,20 @@ def test_the_main_job_takes_its_options_without_naming_it(monkeypatch):
     monkeypatch.setattr(cli, "cmd_all", lambda args: seen.update(vars(args)) or 0)
     assert cli.main(["--force", "-f", "pytorch", "--timeout", "30"]) == 0
     assert (seen["force"], seen["frameworks"], seen["timeout"], seen["chapters"]) == (True, ["pytorch"], 30, [])
+
+
+def test_only_a_bench_of_every_framework_writes_the_committed_report(monkeypatch, capsys):
+    """bench/RESULTS.md holds one table of all frameworks: `bench -f mindspore` must not replace it
+    with a table of one."""
+    from tabbook import bench, cli
+    from tabbook.frameworks import NAMES
+
+    calls = []
+    monkeypatch.setattr(cli, "cmd_env", lambda args: None)
+    monkeypatch.setattr(bench, "run", lambda chapter, frameworks, *args, report=None, **kwargs:
+                        calls.append((list(frameworks), report)))
+    assert cli.main(["bench", "-f", "mindspore"]) == 0
+    assert "written only by a run of every framework" in capsys.readouterr().out
+    assert cli.main(["bench"]) == 0
+    assert cli.main(["bench", *[arg for name in NAMES for arg in ("-f", name)]]) == 0
+    assert calls == [(["mindspore"], None), (list(NAMES), bench.RESULTS), (list(NAMES), bench.RESULTS)]
