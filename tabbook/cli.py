@@ -131,7 +131,8 @@ def _parser() -> argparse.ArgumentParser:
                              help="chapter names (file stems under notebooks/); default: all")
         frameworks_arg(sub, "execute")
         sub.add_argument("--force", action="store_true",
-                         help="execute even notebooks whose code, lock and helpers did not change")
+                         help="execute even notebooks whose code, lock and helpers did not change "
+                              "(the main job: and print the PDFs again)")
         sub.add_argument("--timeout", type=_positive, default=execute_module.DEFAULT_TIMEOUT,
                          help="seconds a cell may run before it fails (default: %(default)s)")
         sub.add_argument("-j", "--jobs", type=int, default=DEFAULT_JOBS,
@@ -167,7 +168,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = commands.add_parser("html", help="build the HTML book from the executed notebooks into build/html")
     sub.set_defaults(func=cmd_html)
 
-    sub = commands.add_parser("pdf", help="the book, then one PDF per framework (Chromium) into build/html/pdf")
+    sub = commands.add_parser("pdf", help="the book, then one PDF per framework (Chromium) into build/html/pdf; "
+                                          "a PDF whose one-page book did not change is not printed again")
+    sub.add_argument("--force", action="store_true", help="print every PDF, changed or not")
     sub.set_defaults(func=cmd_pdf)
 
     sub = commands.add_parser("check", help="fail if tabs/ does not match notebooks/")
@@ -252,8 +255,11 @@ def cmd_pdf(args) -> int:
     from . import book, pdf
 
     cmd_html(args)
-    seconds = pdf.build(_chapters([]))
-    _log(f"pdf: {', '.join(str(book.HTML_DIR / book.pdf_name(name)) for name in NAMES)} printed in {seconds:.1f} s")
+    seconds, printed = pdf.build(_chapters([]), force=getattr(args, "force", False))
+    if printed:
+        _log(f"pdf: {', '.join(str(book.HTML_DIR / book.pdf_name(name)) for name in printed)} printed in {seconds:.1f} s")
+    else:
+        _log(f"pdf: the PDFs in {book.HTML_DIR / 'pdf'} are up to date (checked in {seconds:.1f} s)")
     return 0
 
 

@@ -551,8 +551,9 @@ def pdfs(site, browser):
     """The PDFs of the book, printed by build.py pdf's code into the served book."""
     _, html = site
     chapters = [read_chapter(path) for path in find_chapters(NOTEBOOKS)]
-    seconds = pdf.build(chapters, source_dir=html.parent / "src", html_dir=html, single_dir=html.parent / "single",
-                        browser=browser)
+    seconds, printed = pdf.build(chapters, source_dir=html.parent / "src", html_dir=html,
+                                 single_dir=html.parent / "single", browser=browser)
+    assert printed == list(NAMES)
     print(f"PDFs printed in {seconds:.1f} s")
     return {name: html / book.pdf_name(name) for name in NAMES}
 
