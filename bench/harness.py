@@ -76,17 +76,18 @@ def sampled(path):
 
 def profile_custom():
     """Train the custom network again, for a warm-up epoch and then BENCH["profile_epochs"] epochs
-    under py-spy or, where the framework's file defines operator_profile (its training step runs
-    as one compiled graph), under the framework's own profiler alone."""
+    under py-spy and, where the framework's file defines operator_profile (its training step runs
+    as one compiled graph), under the framework's own profiler too."""
     folder = BENCH["profile"]
     os.makedirs(folder, exist_ok=True)
     make_net, train_iter, _, options = VARIANTS["custom"]
     with contextlib.ExitStack() as profilers:
         def start():
+            # py-spy shows which line of train() the time is spent on; where the training step is
+            # one compiled graph (MindSpore), the framework's profiler also times its operators.
+            profilers.enter_context(sampled(os.path.join(folder, "stacks.txt")))
             if "operator_profile" in globals():
                 profilers.enter_context(operator_profile(os.path.join(folder, "operators")))
-            else:
-                profilers.enter_context(sampled(os.path.join(folder, "stacks.txt")))
 
         result = time_train(make_net, train_iter, 1 + BENCH["profile_epochs"], after_first_epoch=start, **options)
     code = train.__code__

@@ -13,7 +13,7 @@ the custom and the built-in network also train *as a script* (:func:`run_script`
 cells, run by the environment's Python without a kernel, before and after the kernel's runs),
 which shows what the notebook's kernel costs; and ``tabbook.numpy_mlp`` trains the same MLP in
 NumPy as the floor reference (in a new process, before the first framework and after each). With ``profile=True`` each kernel then trains the
-custom network once more under py-spy (MindSpore: under its own operator profiler);
+custom network once more under py-spy (MindSpore: also under its own operator profiler);
 ``tabbook.profiles`` turns that into a report of where the time goes. Every run starts
 from the same Glorot weights and sees the batches in the same order (seed 0), so the losses agree
 across frameworks up to floating-point differences. Reported: seconds per epoch (the median of
@@ -264,15 +264,16 @@ def find_py_spy() -> str:
 
 def profile_report(results: dict, profiled: dict, params: dict, out: Path) -> str:
     """The Markdown profile report: per framework, the share of py-spy's samples on each line of
-    train(), in ms per step of the timed custom run, or (MindSpore) its operators' times."""
+    train(), in ms per step of the timed custom run, and (MindSpore) its operators' times."""
     steps = math.ceil(60000 / params["batch_size"])
     parts = [f"# Where the training time goes\n\nOne more run of the custom network per framework, "
              f"batch size {params['batch_size']}: a warm-up epoch, then {params['profile_epochs']} "
-             f"epoch(s) profiled. MindSpore's profiler times the operators of its compiled graph, where "
-             f"its whole training loop runs; for the other frameworks py-spy samples the kernel's Python "
-             f"threads 200 times a second, waiting ones included: a line that waits for the framework's "
-             f"worker threads (a sync such as `float(loss)`) counts as much as one that runs Python. ms per step = share x the timed "
-             f"custom run's s/epoch / {steps} steps.\n"]
+             f"epoch(s) profiled. py-spy samples the kernel's Python threads 200 times a second, waiting "
+             f"ones included: a line that waits for the framework's worker threads (a sync such as "
+             f"`float(loss)`), or runs a compiled step, counts as much as one that runs Python. ms per "
+             f"step = share x the timed custom run's s/epoch / {steps} steps. For MindSpore, whose "
+             f"training step is one compiled graph, MindSpore's profiler also times that graph's "
+             f"operators.\n"]
     for framework, profile in profiled.items():
         s_per_epoch = results[framework]["custom"]["s_per_epoch"]
         folder = out / "profile" / framework
