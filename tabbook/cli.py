@@ -29,11 +29,24 @@ CONVERTED = ROOT / "build" / "converted"
 #: Notebooks executed at once by default; measured on 2 cores, see the README.
 DEFAULT_JOBS = 1
 #: Exit codes after a signal, as a shell reports them (128 + the signal's number).
-SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
+SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143, "SIGHUP": 129}
+#: The signals that stop build.py as Ctrl-C does: SIGTERM (kill, a CI timeout) and SIGHUP (the
+#: terminal closed), which would otherwise end it at once, with kernels and temporary files left.
+STOP_SIGNALS = ("SIGTERM", "SIGHUP")
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM arrived: handled as Ctrl-C is, so that kernels and temporary files are cleaned up."""
+    """SIGTERM or SIGHUP (``signal_name``) arrived: handled as Ctrl-C is, so that kernels and
+    temporary files are cleaned up."""
+
+    def __init__(self, signal_name: str = "SIGTERM"):
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+
+
+def _signal_name(interrupt: KeyboardInterrupt) -> str:
+    """The signal that raised ``interrupt``: SIGINT for Ctrl-C, else the one :class:`Terminated` names."""
+    return interrupt.signal_name if isinstance(interrupt, Terminated) else "SIGINT"
 
 
 class Interrupted(Exception):
@@ -46,7 +59,7 @@ class Interrupted(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     """Run build.py with ``argv``; return the exit code (0 success, 1 failure, 2 usage,
-    130 after Ctrl-C, 143 after SIGTERM)."""
+    130 after Ctrl-C, 143 after SIGTERM, 129 after SIGHUP)."""
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
     if extra and args.func is not cmd_test:
@@ -67,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         except Interrupted as interrupt:
             return SIGNAL_EXIT[interrupt.signal_name]
         except KeyboardInterrupt as interrupt:
-            name = "SIGTERM" if isinstance(interrupt, Terminated) else "SIGINT"
+            name = _signal_name(interrupt)
             print(f"interrupted by {name}: notebooks under tabs/ are as they were before the step that was "
                   "running", file=sys.stderr)
             return SIGNAL_EXIT[name]
@@ -75,25 +88,27 @@ def main(argv: list[str] | None = None) -> int:
 
 @contextlib.contextmanager
 def _sigterm_as_interrupt():
-    """While in the block, SIGTERM raises :class:`Terminated` in the main thread (as Ctrl-C
-    raises KeyboardInterrupt) instead of ending the process without any cleanup."""
+    """While in the block, SIGTERM and SIGHUP raise :class:`Terminated` in the main thread (as
+    Ctrl-C raises KeyboardInterrupt) instead of ending the process without any cleanup."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def terminated(signum, frame):
-        raise Terminated()
+        raise Terminated(signal.Signals(signum).name)
 
-    previous = signal.signal(signal.SIGTERM, terminated)
+    previous = {number: signal.signal(number, terminated)
+                for number in (getattr(signal, name) for name in STOP_SIGNALS)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 @contextlib.contextmanager
 def _signals_ignored(message: str):
-    """While in the block, a further Ctrl-C or SIGTERM prints ``message`` instead of stopping the
+    """While in the block, a further Ctrl-C, SIGTERM or SIGHUP prints ``message`` instead of stopping the
     cleanup that is under way (it takes a few seconds: see execute.INTERRUPT_GRACE)."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -102,7 +117,8 @@ def _signals_ignored(message: str):
     def remind(signum, frame):
         print(message, file=sys.stderr, flush=True)
 
-    previous = {number: signal.signal(number, remind) for number in (signal.SIGINT, signal.SIGTERM)}
+    previous = {number: signal.signal(number, remind)
+                for number in (signal.SIGINT, *(getattr(signal, name) for name in STOP_SIGNALS))}
     try:
         yield
     finally:
@@ -307,7 +323,7 @@ def cmd_execute(args) -> int:
     """Execute the changed notebooks, ``args.jobs`` at once; print the summary.
 
     Raises:
-        Interrupted: Ctrl-C or SIGTERM arrived; the running kernels were stopped, the summary and
+        Interrupted: Ctrl-C, SIGTERM or SIGHUP arrived; the running kernels were stopped, the summary and
             a message saying what under tabs/ changed were printed.
     """
     chapters = _chapters(args.chapters)
@@ -345,7 +361,7 @@ def cmd_execute(args) -> int:
     try:
         concurrent.futures.wait(futures)
     except KeyboardInterrupt as interrupt:
-        signal_name = "SIGTERM" if isinstance(interrupt, Terminated) else "SIGINT"
+        signal_name = _signal_name(interrupt)
         stop.set()
         with _signals_ignored(f"{signal_name} received: stopping the kernels, please wait"):
             pool.shutdown(wait=True, cancel_futures=True)

@@ -21,7 +21,7 @@ keeps the last ``Limits.cell`` characters of its output and says, in a note befo
 it dropped; a notebook whose kept outputs pass ``Limits.notebook`` characters fails. So a cell
 that prints without end costs bounded memory until its timeout.
 
-An execution stops when its ``stop`` event is set (by Ctrl-C or SIGTERM in the command line):
+An execution stops when its ``stop`` event is set (by Ctrl-C, SIGTERM or SIGHUP in the command line):
 the kernel is interrupted, then shut down, within :data:`INTERRUPT_GRACE` seconds, and nothing
 is written.
 """

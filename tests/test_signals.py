@@ -1,4 +1,4 @@
-"""Ctrl-C and SIGTERM during the real ``build.py execute``: a prompt stop, nothing changed that
+"""Ctrl-C, SIGTERM and SIGHUP during the real ``build.py execute``: a prompt stop, nothing changed that
 was not finished, a true message, no kernel and no temporary file left behind."""
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ IGNORES = ("import pathlib, time\npathlib.Path({mark!r}).touch()\nwhile True:\n"
 @pytest.mark.parametrize("signal_name, body, code", [
     ("SIGINT", SLEEPS, 130),
     ("SIGTERM", SLEEPS, 143),
+    ("SIGHUP", SLEEPS, 129),
     ("SIGINT", IGNORES, 130),
-], ids=["ctrl-c", "sigterm", "ctrl-c-ignored-by-the-cell"])
+], ids=["ctrl-c", "sigterm", "sighup", "ctrl-c-ignored-by-the-cell"])
 def test_a_signal_stops_the_running_cell_and_changes_only_what_finished(tmp_path, signal_name, body, code):
     project = make_project(tmp_path)
     mark = tmp_path / "cell-is-running"
