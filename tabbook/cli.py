@@ -17,6 +17,7 @@ from . import check as check_module
 from . import claims as claims_module
 from . import convert as convert_module
 from . import envs
+from . import files
 from . import execute as execute_module
 from . import savedcode
 from .data import ENV_VAR as MNIST_ENV_VAR
@@ -73,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
                 os.environ[MNIST_ENV_VAR] = str(Path(os.environ[MNIST_ENV_VAR]).expanduser().resolve())
                 if args.func in (cmd_all, cmd_execute, cmd_test, cmd_bench) or getattr(args, "run", False):
                     check_env_dir()  # before any kernel starts, so no notebook fails on it
-            return args.func(args)
+            with _one_writer(args, argv):
+                return args.func(args)
         except (SourceError, BuildError, MNISTError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
@@ -84,6 +86,31 @@ def main(argv: list[str] | None = None) -> int:
             print(f"interrupted by {name}: notebooks under tabs/ are as they were before the step that was "
                   "running", file=sys.stderr)
             return SIGNAL_EXIT[name]
+
+
+#: The lock that :func:`_one_writer` holds, one per checkout.
+WRITER_LOCK = ROOT / "build" / ".writer.lock"
+
+
+@contextlib.contextmanager
+def _one_writer(args, argv: list[str] | None):
+    """Hold :data:`WRITER_LOCK` while a step that writes the checkout's outputs runs (the main
+    job, convert, execute, html, pdf, bench: tabs/, tabbook/saved/, build/); a second such step
+    started meanwhile stops at once with a clear error instead of writing the same files.
+
+    Raises:
+        BuildError: another build.py holds the lock (its process id and command are said).
+    """
+    if args.func not in (cmd_all, cmd_convert, cmd_execute, cmd_html, cmd_pdf, cmd_bench):
+        yield
+        return
+    command = " ".join(["build.py", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        with files.exclusive(WRITER_LOCK, f"pid {os.getpid()}: {command}"):
+            yield
+    except files.Busy as busy:
+        raise BuildError(f"another build.py is writing this checkout ({busy.holder or 'a process'}): "
+                         f"wait for it to end, or stop it, then run {command} again") from None
 
 
 @contextlib.contextmanager

@@ -71,3 +71,41 @@ def kernel_folder(prefix: str = "tabbook-kernel-"):
     """
     with tempfile.TemporaryDirectory(prefix=prefix, ignore_cleanup_errors=True) as folder:
         yield Path(folder)
+
+
+class Busy(Exception):
+    """Another process holds the lock (:func:`exclusive`); ``holder`` is what it wrote there."""
+
+    def __init__(self, holder: str):
+        super().__init__(holder)
+        self.holder = holder
+
+
+@contextlib.contextmanager
+def exclusive(path: Path, holder: str):
+    """Hold an exclusive lock on ``path`` (``fcntl.flock``, made if missing) while in the block,
+    with ``holder`` (who holds it: a process id and a command) written in it. The lock ends with
+    the process, however it ends, so a killed build leaves none behind.
+
+    Raises:
+        Busy: another process holds it (``Busy.holder``: what that process wrote), at once.
+        OSError: the file cannot be made or opened.
+    """
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Busy(os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, holder.encode("utf-8"), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # closing the last descriptor of the file releases the lock

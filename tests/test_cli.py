@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from tabbook.cli import main, summary_table
-from tabbook.frameworks import NOTEBOOKS
+from tabbook.frameworks import NOTEBOOKS, ROOT
 from tabbook.source import find_chapters
 from tabbook.execute import Result
 
@@ -74,3 +74,34 @@ def test_only_a_bench_of_every_framework_writes_the_committed_report(monkeypatch
     assert cli.main(["bench"]) == 0
     assert cli.main(["bench", *[arg for name in NAMES for arg in ("-f", name)]]) == 0
     assert calls == [(["mindspore"], None), (list(NAMES), bench.RESULTS), (list(NAMES), bench.RESULTS)]
+
+
+def test_a_second_writer_in_the_same_checkout_stops_with_a_clear_error(capsys):
+    """Two build.py steps that write tabs/ or build/ at once would write the same files: the
+    second stops at once, naming the first; read-only steps (check) still run."""
+    import subprocess
+    import sys
+    import time
+
+    from tabbook import cli
+
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\nfrom tabbook import cli, files\n"
+        "with files.exclusive(cli.WRITER_LOCK, 'pid 4242: build.py html'):\n"
+        "    print('held', flush=True)\n    time.sleep(60)\n")], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        started = time.monotonic()
+        assert cli.main(["html"]) == 1
+        assert time.monotonic() - started < 5, "it stops at once, it does not wait"
+        err = capsys.readouterr().err
+        assert err == ("error: another build.py is writing this checkout (pid 4242: build.py html): wait for it "
+                       "to end, or stop it, then run build.py html again\n")
+        assert cli.main(["check"]) in (0, 1) and "another build.py" not in capsys.readouterr().err
+    finally:
+        holder.kill()
+        holder.wait()
+    # The lock ends with its process, however it ended.
+    from tabbook import files
+    with files.exclusive(cli.WRITER_LOCK, "test"):
+        pass
