@@ -23,6 +23,7 @@ and the ratios custom/built-in, kernel/script and framework/NumPy, all from one 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import math
 import os
@@ -43,7 +44,7 @@ from nbclient.exceptions import CellExecutionError
 from . import convert, numpy_mlp, profiles
 from .data import load_mnist
 from .errors import BuildError, display_path
-from .files import atomic_write_text, kernel_folder
+from .files import atomic_write_bytes, atomic_write_text, kernel_folder
 from .frameworks import NAMES, ROOT, get
 from .source import Chapter
 
@@ -60,11 +61,13 @@ TIMEOUT = 3600
 
 
 def make_inputs(path: Path, seed: int = 0, examples: int = 60000) -> None:
-    """Write the shared initial weights (w0..w5, Glorot) and the data order to ``path`` (.npz)."""
+    """Write the shared initial weights (w0..w5, Glorot) and the data order to ``path`` (.npz),
+    atomically: a benchmark running beside this one may be reading it."""
     weights = numpy_mlp.glorot_weights(seed)
     order = np.random.default_rng(seed).permutation(examples)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, order=order, **{f"w{i}": w for i, w in enumerate(weights)})
+    archive = io.BytesIO()
+    np.savez(archive, order=order, **{f"w{i}": w for i, w in enumerate(weights)})
+    atomic_write_bytes(path, archive.getvalue())
 
 
 def _result(lines: list[str], where: str) -> dict:

@@ -1,6 +1,7 @@
 """The benchmark's plumbing (no timing is asserted: these machines are noisy)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -230,3 +231,18 @@ def test_the_script_gets_the_kernelspec_env_as_jupyter_substitutes_it(monkeypatc
     home = os.environ["HOME"]
     assert bench.run_script(None, "pytorch", {}) == f"{home}/a {home}/b $c $NO_SUCH_VARIABLE"
 
+
+def test_a_failed_write_of_the_inputs_keeps_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "inputs.npz"
+    bench.make_inputs(path)
+    before = path.read_bytes()
+
+    def broken(file, **arrays):  # writes part of the archive, then fails (or a second bench reads it now)
+        with open(file, "wb") if isinstance(file, (str, os.PathLike)) else contextlib.nullcontext(file) as stream:
+            stream.write(b"PK")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", broken)
+    with pytest.raises(OSError, match="disk full"):
+        bench.make_inputs(path)
+    assert path.read_bytes() == before
