@@ -23,12 +23,14 @@ and the ratios custom/built-in, kernel/script and framework/NumPy, all from one 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import math
 import os
 import platform
 import shutil
 import statistics
+import string
 import subprocess
 import sys
 import time
@@ -42,7 +44,7 @@ from nbclient.exceptions import CellExecutionError
 from . import convert, numpy_mlp, profiles
 from .data import load_mnist
 from .errors import BuildError, display_path
-from .files import atomic_write_text, kernel_folder
+from .files import atomic_write_bytes, atomic_write_text, kernel_folder
 from .frameworks import NAMES, ROOT, get
 from .source import Chapter
 
@@ -54,14 +56,34 @@ RESULTS = BENCH_CODE / "RESULTS.md"
 CHAPTER_BATCH_SIZE = 256
 MARKER = "BENCH_RESULT "
 TAG = "bench-replace"
+#: Seconds a benchmark script may run, and a cell of the benchmark notebook in its kernel.
+TIMEOUT = 3600
 
 
 def make_inputs(path: Path, seed: int = 0, examples: int = 60000) -> None:
-    """Write the shared initial weights (w0..w5, Glorot) and the data order to ``path`` (.npz)."""
+    """Write the shared initial weights (w0..w5, Glorot) and the data order to ``path`` (.npz),
+    atomically: a benchmark running beside this one may be reading it."""
     weights = numpy_mlp.glorot_weights(seed)
     order = np.random.default_rng(seed).permutation(examples)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, order=order, **{f"w{i}": w for i, w in enumerate(weights)})
+    archive = io.BytesIO()
+    np.savez(archive, order=order, **{f"w{i}": w for i, w in enumerate(weights)})
+    atomic_write_bytes(path, archive.getvalue())
+
+
+def _result(lines: list[str], where: str) -> dict:
+    """The JSON of the last line of ``lines`` that starts with :data:`MARKER`: the harness prints
+    it last, and a chapter's cell may print a line that looks like one before it.
+
+    Raises:
+        BuildError: no such line, or its JSON does not parse (``where`` says whose output it is).
+    """
+    found = [line for line in lines if line.startswith(MARKER)]
+    if not found:
+        raise BuildError(f"{where} printed no result")
+    try:
+        return json.loads(found[-1][len(MARKER):])
+    except json.JSONDecodeError as error:
+        raise BuildError(f"{where} printed a result line that is not JSON ({error}): {found[-1][:200]}") from None
 
 
 def bench_notebook(chapter: Chapter, framework: str, params: dict) -> nbformat.NotebookNode:
@@ -92,15 +114,12 @@ def run_framework(chapter: Chapter, framework: str, params: dict) -> dict:
     notebook = bench_notebook(chapter, framework, params)
     try:
         with kernel_folder("tabbook-bench-") as folder:  # never tabs/<framework>/ (see kernel_folder)
-            NotebookClient(notebook, timeout=3600, kernel_name=get(framework).kernel_name,
+            NotebookClient(notebook, timeout=TIMEOUT, kernel_name=get(framework).kernel_name,
                            resources={"metadata": {"path": str(folder)}}).execute()
     except CellExecutionError as error:
         raise BuildError(f"{framework}: the benchmark failed:\n{error}") from None
-    for output in notebook.cells[-1].outputs:
-        for line in output.get("text", "").splitlines():
-            if line.startswith(MARKER):
-                return json.loads(line[len(MARKER):])
-    raise BuildError(f"{framework}: the benchmark printed no result")
+    return _result([line for output in notebook.cells[-1].outputs for line in output.get("text", "").splitlines()],
+                   f"{framework}: the benchmark")
 
 
 #: The variants the benchmark also runs as a script (:func:`run_script`), and their names there.
@@ -119,32 +138,35 @@ def script_source(notebook: nbformat.NotebookNode) -> str:
                          for index, cell in enumerate(notebook.cells) if cell.cell_type == "code")
 
 
-def run_script(chapter: Chapter, framework: str, params: dict) -> dict:
+def run_script(chapter: Chapter, framework: str, params: dict, timeout: int = TIMEOUT) -> dict:
     """The custom and built-in runs of the benchmark notebook of ``framework`` (:func:`bench_notebook`),
     executed as a plain script by its environment's Python, with the environment variables that
     its kernelspec gives the kernel, in an empty temporary folder as the kernel runs: the same code,
-    without the kernel. Returns the variants' raw results, as :func:`run_framework`.
+    without the kernel. Output that is not UTF-8 is read with replacement characters. Returns the
+    variants' raw results, as :func:`run_framework`.
 
     Raises:
-        BuildError: the script failed or printed no result.
+        BuildError: the script failed, ran longer than ``timeout`` seconds, or printed no result.
     """
     from . import envs
 
     unprofiled = {key: value for key, value in params.items() if key != "profile"}
     notebook = bench_notebook(chapter, framework, dict(unprofiled, variants=SCRIPTED))
-    env = dict(os.environ, **{key: value.replace("${PATH}", os.environ.get("PATH", ""))
+    # As Jupyter fills in the kernelspec's env ($VAR and ${VAR} of this process's environment).
+    env = dict(os.environ, **{key: string.Template(value).safe_substitute(os.environ)
                               for key, value in envs.kernel_spec(get(framework))["env"].items()})
     with kernel_folder("tabbook-bench-script-") as folder:
         script = Path(folder) / f"bench_{framework}.py"
         script.write_text(script_source(notebook), encoding="utf-8")
-        done = subprocess.run([str(envs.env_python(get(framework))), str(script)], cwd=folder, env=env,
-                              capture_output=True, text=True)
+        try:
+            done = subprocess.run([str(envs.env_python(get(framework))), str(script)], cwd=folder, env=env,
+                                  capture_output=True, text=True, errors="replace", timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise BuildError(f"{framework}: the benchmark script ran longer than {timeout} s and was "
+                             f"stopped") from None
     if done.returncode != 0:
         raise BuildError(f"{framework}: the benchmark script failed:\n{done.stderr[-4000:]}")
-    for line in done.stdout.splitlines():
-        if line.startswith(MARKER):
-            return json.loads(line[len(MARKER):])["variants"]
-    raise BuildError(f"{framework}: the benchmark script printed no result")
+    return _result(done.stdout.splitlines(), f"{framework}: the benchmark script")["variants"]
 
 
 def numpy_run(params: dict) -> dict:

@@ -20,7 +20,6 @@ or where uv fails (the failure is reported, then pip tries).
 """
 from __future__ import annotations
 
-import ast
 import dataclasses
 import json
 import os
@@ -30,6 +29,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from . import pyast
 from .errors import BuildError
 
 INSTALLER_VARIABLE = "TABBOOK_INSTALLER"
@@ -75,7 +75,7 @@ def parse_pip_config(listing: str) -> PipConfig:
         if not (equals and dot) or section not in rank:
             continue
         try:
-            value = ast.literal_eval(text)
+            value = pyast.literal_eval(text)
         except (ValueError, SyntaxError):
             continue
         if key not in found or rank[section] >= found[key][0]:

@@ -4,7 +4,8 @@ CPython 3.11 keeps the depth counter of its AST constructor in state that all th
 interpreter share; two threads that run :func:`ast.parse` at once can corrupt it and raise
 ``SystemError: AST constructor recursion depth mismatch`` on valid code (CPython issue
 gh-106905; seen in this project's CI, where ``claims`` and ``execute`` convert chapters in a
-thread pool). Every parse in ``tabbook`` goes through :func:`parse`, which holds a lock.
+thread pool). Every parse in ``tabbook`` goes through :func:`parse` or :func:`literal_eval`
+(which parses first), which hold a lock.
 """
 
 from __future__ import annotations
@@ -23,3 +24,15 @@ def parse(source: str, filename: str = "<unknown>") -> ast.Module:
     """
     with _LOCK:
         return ast.parse(source, filename)
+
+
+def literal_eval(source: str):
+    """Return the value of the Python literal ``source``, as :func:`ast.literal_eval` does (it
+    parses ``source`` first, so it holds the same lock as :func:`parse`).
+
+    Raises:
+        SyntaxError: ``source`` is not valid Python.
+        ValueError: ``source`` is valid Python but not a literal.
+    """
+    with _LOCK:
+        return ast.literal_eval(source)

@@ -234,7 +234,7 @@ def _quoted(name: str, source: str) -> list[str]:
         if quote not in source:
             lines = [f"r{quote}", source, quote]
             try:
-                if ast.literal_eval("\n".join(lines)) == f"\n{source}\n":
+                if pyast.literal_eval("\n".join(lines)) == f"\n{source}\n":
                     return lines
             except (SyntaxError, ValueError):
                 pass

@@ -1,9 +1,11 @@
 """The benchmark's plumbing (no timing is asserted: these machines are noisy)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
+import time
 
 import nbformat
 import numpy as np
@@ -180,3 +182,67 @@ def test_versions_come_from_the_lock_of_each_environment(monkeypatch):
     assert found["tensorflow"] == f"tensorflow-cpu 2.21.0, keras {keras}, numpy {numpy_version} (cpu)"
     monkeypatch.setenv("TABBOOK_DEVICE", "cuda")
     assert bench.versions(["mxnet"])["mxnet"] == "mxnet-cu117 1.9.1, numpy 1.23.5 (cuda)"
+
+
+# --- the script mode, against hostile chapter cells (red-team findings) ---------------------------
+
+_RESULT = 'import json\nprint("BENCH_RESULT " + json.dumps({"variants": {"custom": "REAL"}}))'
+
+
+def _script_of(monkeypatch, *sources):
+    """run_script runs these code cells instead of the chapter's benchmark notebook."""
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in sources])
+    monkeypatch.setattr(bench, "bench_notebook", lambda chapter, framework, params: notebook)
+
+
+def test_a_cell_printing_a_result_line_does_not_replace_the_harness_result(monkeypatch):
+    _script_of(monkeypatch, 'print("BENCH_RESULT " + \'{"variants": {"custom": "FAKE"}}\')', _RESULT)
+    assert bench.run_script(None, "pytorch", {}) == {"custom": "REAL"}
+
+
+def test_a_result_line_that_is_not_json_is_a_build_error(monkeypatch):
+    _script_of(monkeypatch, 'print("BENCH_RESULT not json")')
+    with pytest.raises(BuildError, match="pytorch: the benchmark script printed a result line that is not JSON"):
+        bench.run_script(None, "pytorch", {})
+
+
+def test_output_that_is_not_utf8_does_not_break_the_script_run(monkeypatch):
+    _script_of(monkeypatch, 'import sys\nsys.stdout.buffer.write(b"\\xff caf\\xe9\\n"); sys.stdout.flush()', _RESULT,
+               'sys.stderr.buffer.write(b"\\xfe\\n"); sys.stderr.flush(); sys.exit(3)')
+    with pytest.raises(BuildError, match="the benchmark script failed:\n\ufffd"):
+        bench.run_script(None, "pytorch", {})
+
+
+def test_a_script_that_hangs_stops_at_the_timeout(monkeypatch, tmp_path):
+    _script_of(monkeypatch, "import time\ntime.sleep(600)")
+    start = time.perf_counter()
+    with pytest.raises(BuildError, match="pytorch: the benchmark script ran longer than 2 s"):
+        bench.run_script(None, "pytorch", {}, timeout=2)
+    assert time.perf_counter() - start < 60
+
+
+def test_the_script_gets_the_kernelspec_env_as_jupyter_substitutes_it(monkeypatch):
+    from tabbook import envs
+
+    spec = envs.kernel_spec(get("pytorch"))
+    monkeypatch.setattr(envs, "kernel_spec", lambda framework: dict(
+        spec, env=dict(spec["env"], TABBOOK_RT="$HOME/a ${HOME}/b $$c $NO_SUCH_VARIABLE")))
+    _script_of(monkeypatch, 'import json, os\nprint("BENCH_RESULT " + json.dumps({"variants": os.environ["TABBOOK_RT"]}))')
+    home = os.environ["HOME"]
+    assert bench.run_script(None, "pytorch", {}) == f"{home}/a {home}/b $c $NO_SUCH_VARIABLE"
+
+
+def test_a_failed_write_of_the_inputs_keeps_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "inputs.npz"
+    bench.make_inputs(path)
+    before = path.read_bytes()
+
+    def broken(file, **arrays):  # writes part of the archive, then fails (or a second bench reads it now)
+        with open(file, "wb") if isinstance(file, (str, os.PathLike)) else contextlib.nullcontext(file) as stream:
+            stream.write(b"PK")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", broken)
+    with pytest.raises(OSError, match="disk full"):
+        bench.make_inputs(path)
+    assert path.read_bytes() == before
