@@ -27,7 +27,7 @@ class MyHybridDense(nn.HybridBlock):
         return F.npx.relu(linear) if self.relu else linear
 
 
-# notebooks/custom-layers.md:1296
+# notebooks/custom-layers.md:1304
 def get_net():
     """The chapter's MLP: 784 inputs, hidden layers of 128 and 64 units, 10 outputs."""
     net = nn.HybridSequential()
@@ -35,13 +35,13 @@ def get_net():
     return net
 
 
-# notebooks/custom-layers.md:1538
+# notebooks/custom-layers.md:1546
 def try_gpu(i=0):
     """The i-th GPU if there is one, else the CPU."""
     return npx.gpu(i) if npx.num_gpus() > i else npx.cpu()
 
 
-# notebooks/custom-layers.md:1628
+# notebooks/custom-layers.md:1636
 def data_iter(images, labels, batch_size):
     """Minibatches of NumPy images and labels, shuffled in every epoch."""
     return gluon.data.DataLoader(gluon.data.ArrayDataset(images, labels), batch_size, shuffle=True)
