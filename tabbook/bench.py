@@ -398,13 +398,16 @@ def run(chapter: Chapter, frameworks=NAMES, epochs: int = 4, naive_epochs: int =
     the committed report there (:func:`results_report`).
 
     Raises:
-        BuildError: a count below 1, a benchmark notebook failed, or ``profile`` without py-spy
+        BuildError: a count below 1 (epochs: below 2), a benchmark notebook failed, or ``profile`` without py-spy
             installed.
     """
     for name, value in (("epochs", epochs), ("naive epochs", naive_epochs), ("repeats", repeats),
                         ("profile epochs", profile_epochs), ("batch size", batch_size)):
         if value < 1:
             raise BuildError(f"bench: {name} must be at least 1, not {value}")
+    if epochs < 2:  # with one epoch, s/epoch and every ratio would time the warm-up (compilation)
+        raise BuildError(f"bench: epochs must be at least 2, not {epochs}: the first epoch of each run is "
+                         f"a warm-up, left out of s/epoch")
     out = Path(out).resolve()  # the kernels run in a temporary folder: they get absolute paths
     inputs = out / "inputs.npz"
     make_inputs(inputs)

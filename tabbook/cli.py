@@ -17,8 +17,8 @@ from . import check as check_module
 from . import claims as claims_module
 from . import convert as convert_module
 from . import envs
-from . import files
 from . import execute as execute_module
+from . import files
 from . import savedcode
 from .data import ENV_VAR as MNIST_ENV_VAR
 from .data import MNISTError, check_env_dir
@@ -226,7 +226,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = commands.add_parser("bench", help="time the chapter's training loop: custom vs built-in layers, "
                                              "naive path, NumPy; writes build/bench/results-<batch size>.md")
     frameworks_arg(sub, "benchmark")
-    sub.add_argument("--epochs", type=int, default=4, help="epochs per run, the first a warm-up (default: 4)")
+    sub.add_argument("--epochs", type=int, default=4, help="epochs per run, at least 2: the first is a warm-up (default: 4)")
     sub.add_argument("--naive-epochs", type=int, default=3, help="epochs of the slow naive runs (default: 3)")
     sub.add_argument("--batch-size", type=int, default=256, help="batch size (default: the chapter's, 256)")
     sub.add_argument("--repeats", type=int, default=3, metavar="N",

@@ -86,6 +86,13 @@ def test_a_count_below_one_is_an_error_before_anything_runs(tmp_path, option):
     assert not any(tmp_path.iterdir())
 
 
+def test_one_epoch_is_an_error_it_would_time_only_the_warm_up(tmp_path):
+    chapter = read_chapter(NOTEBOOKS / "custom-layers.md")
+    with pytest.raises(BuildError, match="bench: epochs must be at least 2, not 1: the first epoch of each run is a warm-up"):
+        bench.run(chapter, ["pytorch"], out=tmp_path, log=lambda line: None, epochs=1)
+    assert not any(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("framework", ["pytorch", "mindspore"])
 def test_a_short_benchmark_with_profile_runs_in_the_real_kernel(tmp_path, framework):
     """One epoch per variant (MindSpore's also exercises its operator profiler): the results,
