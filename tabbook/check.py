@@ -56,18 +56,25 @@ def problems(chapters_dir: Path) -> list[str]:
             found.extend(savedcode.module_problems(chapters, savedcode.saved_dir(chapters_dir)))
         except SourceError as error:
             found.append(str(error))
-    sources = {path.with_suffix("") for path in paths}
-    for claims in sorted(path for path in chapters_dir.rglob("*.claims.yml") if not is_hidden(path, chapters_dir)):
-        chapter_name = claims.name.removesuffix(".claims.yml")
-        if claims.with_name(chapter_name) not in sources:
-            found.append(f"{display_path(claims)}: no chapter {chapter_name}.md beside it, "
-                         f"so its mutations never run; rename it after its chapter, or delete it")
+    found.extend(stray_claims(chapters_dir, paths))
     for name in NAMES:
         for stray in sorted(get(name).tab_dir.glob("*.ipynb")):
             if stray not in expected:
                 found.append(f"{display_path(stray)}: no chapter source makes this notebook; delete it, "
                              f"or restore notebooks/{stray.stem}.md")
     return list(dict.fromkeys(found))  # an error of the saved code is met by every notebook that uses it
+
+
+def stray_claims(chapters_dir: Path, paths: list[Path]) -> list[str]:
+    """A message for each claims file under ``chapters_dir`` with no chapter (of ``paths``) beside it."""
+    sources = {path.with_suffix("") for path in paths}
+    found = []
+    for claims in sorted(path for path in chapters_dir.rglob("*.claims.yml") if not is_hidden(path, chapters_dir)):
+        chapter_name = claims.name.removesuffix(".claims.yml")
+        if claims.with_name(chapter_name) not in sources:
+            found.append(f"{display_path(claims)}: no chapter {chapter_name}.md beside it, "
+                         f"so its mutations never run; rename it after its chapter, or delete it")
+    return found
 
 
 def _notebook_problems(chapter, framework: str, target: Path) -> list[str]:

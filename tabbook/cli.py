@@ -62,11 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run build.py with ``argv``; return the exit code (0 success, 1 failure, 2 usage,
     130 after Ctrl-C, 143 after SIGTERM, 129 after SIGHUP)."""
     parser = _parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra and args.func is not cmd_test:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    head, pytest_args = _split_test_arguments(parser, argv)
+    args = parser.parse_args(head)
     if args.func is cmd_test:
-        args.pytest_args = [*args.pytest_args, *extra]
+        args.pytest_args = pytest_args
     with _sigterm_as_interrupt():
         try:
             # Kernels run in tabs/<framework>/: a relative data folder must not change meaning there.
@@ -105,12 +105,18 @@ def _one_writer(args, argv: list[str] | None):
         yield
         return
     command = " ".join(["build.py", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        with files.exclusive(WRITER_LOCK, f"pid {os.getpid()}: {command}"):
-            yield
-    except files.Busy as busy:
-        raise BuildError(f"another build.py is writing this checkout ({busy.holder or 'a process'}): "
-                         f"wait for it to end, or stop it, then run {command} again") from None
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(files.exclusive(WRITER_LOCK, f"pid {os.getpid()}: {command}"))
+        except files.Busy as busy:
+            raise BuildError(f"another build.py is writing this checkout ({busy.holder or 'a process'}): "
+                             f"wait for it to end, or stop it, then run {command} again") from None
+        except OSError as error:  # a read-only checkout, or build/ is a file
+            raise BuildError(f"{display_path(WRITER_LOCK)}: cannot create the lock that keeps two builds of this "
+                             f"checkout apart ({error.strerror or error}); {command} writes under build/, so "
+                             f"build/ must be a folder this user can write: fix its permissions, or move away "
+                             f"the file named build") from None
+        yield
 
 
 @contextlib.contextmanager
@@ -178,7 +184,7 @@ def _parser() -> argparse.ArgumentParser:
                               "(the main job: and print the PDFs again)")
         sub.add_argument("--timeout", type=_positive, default=execute_module.DEFAULT_TIMEOUT,
                          help="seconds a cell may run before it fails (default: %(default)s)")
-        sub.add_argument("-j", "--jobs", type=int, default=DEFAULT_JOBS,
+        sub.add_argument("-j", "--jobs", type=_positive, default=DEFAULT_JOBS,
                          help="notebooks executed at once (default: %(default)s; see README)")
         sub.add_argument("--max-cell-output", type=_size, default=execute_module.DEFAULT_MAX_CELL_OUTPUT,
                          metavar="SIZE", help="characters of output a cell keeps, its last ones (default: "
@@ -220,7 +226,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.set_defaults(func=cmd_check)
 
     sub = commands.add_parser("test", help="ensure environments, then run pytest (unit tests and nbval)")
-    sub.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --, or any option pytest knows)")
+    sub.add_argument("pytest_args", nargs="*", metavar="PYTEST ARGS",
+                     help="everything after 'test' goes to pytest as it is, in its order")
     sub.set_defaults(func=cmd_test)
 
     sub = commands.add_parser("bench", help="time the chapter's training loop: custom vs built-in layers, "
@@ -245,7 +252,7 @@ def _parser() -> argparse.ArgumentParser:
     frameworks_arg(sub, "check")
     sub.add_argument("--run", action="store_true",
                      help="execute every mutation up to its assert, which must fail there")
-    sub.add_argument("-j", "--jobs", type=int, default=claims_module.DEFAULT_JOBS,
+    sub.add_argument("-j", "--jobs", type=_positive, default=claims_module.DEFAULT_JOBS,
                      help="mutations executed at once, one kernel each (default: %(default)s)")
     sub.add_argument("--timeout", type=_positive, default=execute_module.DEFAULT_TIMEOUT,
                      help="seconds a cell may run before it fails (default: %(default)s)")
@@ -479,6 +486,9 @@ def cmd_bench(args) -> int:
 
 def cmd_claims(args) -> int:
     """Coverage of the chapters' claims files; with --run, execute every mutation too."""
+    strays = check_module.stray_claims(NOTEBOOKS, find_chapters(NOTEBOOKS))
+    if strays:  # the same message as check's
+        raise BuildError("\n".join(strays))
     chapters = _chapters(args.chapters)
     loaded = [(chapter, claims_module.load_claims(chapter)) for chapter in chapters]
     coverages = [claims_module.coverage(chapter, claims, args.frameworks) for chapter, claims in loaded]
@@ -547,6 +557,25 @@ def _chapters(names: list[str]) -> list[Chapter]:
             raise BuildError(f"no chapter named {', '.join(unknown)}; chapters: {', '.join(known)}")
         paths = [known[name] for name in names]
     return [read_chapter(path) for path in paths]
+
+
+def _split_test_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[list[str], list[str]]:
+    """(what build.py parses, what goes to pytest): everything after the step ``test`` goes to
+    pytest verbatim and in its order (argparse would move options such as ``-k x`` behind the
+    positional arguments, or take them for its own), less one leading ``--``. ``test`` is the
+    step only as the first argument that is neither an option of build.py nor an option's value."""
+    takes_value = {option for action in parser._actions if action.option_strings and action.nargs != 0
+                   for option in action.option_strings}
+    index = 0
+    while index < len(argv):
+        word = argv[index]
+        if word == "--" or not word.startswith("-") or word == "-":
+            break
+        index += 2 if word in takes_value else 1
+    if index < len(argv) and argv[index] == "test":
+        rest = argv[index + 1:]
+        return argv[:index + 1], rest[1:] if rest[:1] == ["--"] else rest
+    return argv, []
 
 
 def _positive(text: str) -> int:

@@ -42,8 +42,8 @@ def read_parts(folder: Path) -> list[Part] | None:
     """The parts listed in ``folder/toc.yml``, or None when the folder has no such file.
 
     Raises:
-        SourceError: the file is not valid YAML or not of the documented shape (with its line),
-            or lists a chapter twice.
+        SourceError: the file is not valid YAML, is nested too deeply to read, has a key twice in a
+            mapping, is not of the documented shape (with its line), or lists a chapter twice.
     """
     path = folder / FILE_NAME
     if not (path.exists() or path.is_symlink()):  # a dangling link is a broken file, not no file
@@ -55,6 +55,10 @@ def read_parts(folder: Path) -> list[Part] | None:
     except yaml.MarkedYAMLError as error:
         line = error.problem_mark.line + 1 if error.problem_mark else None
         raise SourceError(path, line, f"is not valid YAML: {error.problem}", _HINT) from None
+    except RecursionError:
+        raise SourceError(path, None, "is nested too deeply to read: the table of contents is two levels deep "
+                                      "(parts, then their chapters)", _HINT) from None
+    _check_duplicate_keys(path, root)
     parts_node = _mapping_value(root, "parts", path)
     if not isinstance(parts_node, yaml.SequenceNode) or not parts_node.value:
         raise SourceError(path, _line(parts_node or root), "'parts' must be a list of parts", _HINT)
@@ -124,6 +128,27 @@ def parts_of(chapter_names: list[str], folder: Path) -> list[Part]:
     wanted = set(chapter_names)
     shown = [Part(part.caption, tuple(name for name in part.chapters if name in wanted)) for part in parts]
     return [part for part in shown if part.chapters]
+
+
+def _check_duplicate_keys(path: Path, root) -> None:
+    """Raise a SourceError at the second of two equal keys of any mapping of the file (YAML keeps
+    the last one silently, so a second ``parts:`` would replace the first)."""
+    todo = [root]
+    while todo:  # iterative: a deeply nested file cannot exhaust the stack
+        node = todo.pop()
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode):
+                    if key_node.value in seen:
+                        raise SourceError(path, _line(key_node), f"the key {key_node.value!r} appears twice in one "
+                                                                 f"mapping (first at line {seen[key_node.value]}); "
+                                                                 "YAML would keep only the second",
+                                          "merge the two into one entry")
+                    seen[key_node.value] = _line(key_node)
+                todo.append(value_node)
+        elif isinstance(node, yaml.SequenceNode):
+            todo.extend(node.value)
 
 
 def _mapping_value(node, key: str, path: Path):
