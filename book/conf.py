@@ -25,6 +25,7 @@ extensions = [
     "sphinx_design",
     "sphinx-mathjax-offline",  # MathJax from the package, not from a CDN; only on pages with math
     "sphinx_copybutton",
+    "tabbook.bookguard",  # what a chapter's prose may put on a page: no file, no unsafe HTML
 ]
 myst_enable_extensions = ["colon_fence", "dollarmath"]
 # myst-parser would configure MathJax with an inline script; _static/tabbook-mathjax.js does.

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import sanitize, scrub, standalone, stored, toc
+from . import prose, sanitize, scrub, standalone, stored, toc
 from .errors import BuildError, display_path
 from .execute import strip_ansi
 from .files import atomic_write_text
@@ -78,8 +78,20 @@ def write_sources(chapters: list[Chapter], tabs: Path, source_dir: Path) -> None
         sources = source_dir / "_sources_md"
         sources.mkdir(exist_ok=True)
         shutil.copy(chapter.path, sources / f"{chapter.name}.md")
+        _copy_assets(chapter, source_dir)
         atomic_write_text(source_dir / f"{chapter.name}.md", chapter_page(chapter, notebooks, source_dir, number))
     atomic_write_text(source_dir / "index.md", index_page(chapters))
+
+
+def _copy_assets(chapter: Chapter, source_dir: Path) -> None:
+    """Copy the files of the assets folder that the chapter's prose names (and only those:
+    :attr:`tabbook.source.Chapter.assets`, checked by :mod:`tabbook.prose`) to the same place
+    under the generated sources, where the page finds them (``assets/<file>``)."""
+    root = prose.chapters_root(chapter.path)
+    for asset in chapter.assets:
+        target = source_dir / asset.relative_to(root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(asset.resolve(), target)
 
 
 def index_page(chapters: list[Chapter]) -> str:
@@ -492,15 +504,16 @@ def _check_output(output, cell, page: "_Page", framework: str, number: int) -> N
 
 def _render_figure(output, stem: str, source_dir: Path, label: str, alt: str, caption: str) -> str:
     """An image output (checked by :func:`_check_output`) as a numbered figure. The image is
-    written next to the page: an SVG as it is (shown through <img>, it runs no script and loads
-    nothing), a PNG or JPEG decoded. A PNG with a width in its metadata (Jupyter's retina figures)
+    written next to the page: an SVG sanitized (:func:`tabbook.sanitize.svg`: shown through <img>
+    it could run nothing anyway, but a reader can open its address, where it is a document of
+    the book's origin), a PNG or JPEG decoded. A PNG with a width in its metadata (Jupyter's retina figures)
     is shown at that width, in pixels."""
     kind = _image_type(output)
     data = _joined(output["data"][kind])
     image = source_dir / "_images_out" / f"{stem}.{_IMAGE_TYPES[kind]}"
     image.parent.mkdir(parents=True, exist_ok=True)
-    if kind == "image/svg+xml":
-        image.write_text(data, encoding="utf-8")
+    if kind == "image/svg+xml":  # opened by its address, an SVG is a document: no script, nothing fetched
+        image.write_bytes(sanitize.svg(data))
     else:
         image.write_bytes(base64.b64decode("".join(data.split()), validate=True))
     if not alt:
@@ -539,7 +552,9 @@ def _joined(text) -> str:
 
 
 def _raw_html(html: str, css_class: str) -> str:
-    return _fenced(f'<div class="{css_class}">\n{html}\n</div>', "{raw} html")
+    """An output's HTML on the page: the ``tabbook-output`` directive (:mod:`tabbook.bookguard`)
+    wraps it in ``<div class="<css_class>">`` after sanitizing it once more."""
+    return _fenced(html, f"{{tabbook-output}} {css_class}")
 
 
 def _fenced(text: str, info: str, css_class: str | None = None) -> str:

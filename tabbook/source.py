@@ -32,7 +32,7 @@ from jupytext.myst import (MystMetadataParsingError, get_parser, myst_to_noteboo
                            read_cell_metadata)
 
 from .errors import SourceError
-from . import savedcode, toc
+from . import prose, savedcode, toc
 from .frameworks import ALL_TAG, NAMES
 
 #: Tags that are not frameworks but are understood by the tools downstream (nbval, MyST-NB).
@@ -98,6 +98,9 @@ class Chapter:
     title: str
     cells: tuple[Cell, ...]
     omitted: dict[str, str]  # framework -> reason the chapter leaves it out
+    #: The files of the assets folder (notebooks/assets/) that the chapter's prose names: its
+    #: pictures and downloads, the only files of the machine the book copies for it (tabbook.prose).
+    assets: tuple[Path, ...] = ()
 
     @property
     def frameworks(self) -> tuple[str, ...]:
@@ -114,12 +117,14 @@ def read_chapter(path: Path | str) -> Chapter:
             cell metadata, an unclosed fence, a cell that jupytext would not see as a cell (nested
             in a list, a block quote, HTML or a directive) or that no notebook would keep (a raw
             cell), an unknown tag, an untagged or empty code cell, an empty chapter, a missing
-            title, or an undeclared framework gap.
+            title, an undeclared framework gap, a git conflict marker, or prose (a caption, an
+            omission's reason) that would reach outside the book (:mod:`tabbook.prose`).
     """
     path = Path(path)
     check_chapter_name(path)
     text = _decode(path, _read_bytes(path))
     lines = text.splitlines()
+    _check_conflicts(path, lines)
     tokens = get_parser().parse(text + "\n")
     front = _front_matter(path, lines, tokens)
     markdown_meta = _check_blocks(path, lines, tokens)
@@ -135,7 +140,41 @@ def read_chapter(path: Path | str) -> Chapter:
         raise SourceError(path, 1, "the chapter is empty", "write a '# Title' and at least one cell")
     title = _title(path, cells)
     _check_coverage(path, cells, omitted)
-    return Chapter(path, path.stem, title, tuple(cells), omitted)
+    return Chapter(path, path.stem, title, tuple(cells), omitted, _assets(path, lines, cells, omitted))
+
+
+#: Lines that git leaves in a file whose merge it could not finish.
+_CONFLICT = re.compile(r"^(<{7}|>{7}|\|{7})(?: .*)?$|^={7}[ \t]*$")
+
+
+def _check_conflicts(path: Path, lines: list[str]) -> None:
+    """Raise at the first line that git's conflict markers begin (``<<<<<<<``, ``|||||||``,
+    ``=======``, ``>>>>>>>``): left in a chapter they would be published as prose (``=======``
+    even turns the line above it into a heading) or break a cell."""
+    for number, text in enumerate(lines, 1):
+        match = _CONFLICT.match(text)
+        if match:
+            marker = match.group(1) or "======="
+            raise SourceError(path, number, f"a git conflict marker ({marker}): a merge left this chapter unfinished",
+                              "keep the side you want, delete the <<<<<<<, =======, >>>>>>> lines, and check the "
+                              "result (a heading underline of exactly seven '=' reads the same: write '# Title' "
+                              "instead)")
+
+
+def _assets(path: Path, lines: list[str], cells: list[Cell], omitted: dict[str, str]) -> tuple[Path, ...]:
+    """Check what of the chapter reaches its page besides code (:mod:`tabbook.prose`): the prose,
+    each code cell's figure captions and the reasons of omitted frameworks; return the asset
+    files they name, sorted."""
+    found: set[Path] = set()
+    for cell in cells:
+        if cell.kind == "markdown":
+            found |= prose.check(path, cell.source, cell.line)
+        for caption in cell.caption:
+            found |= prose.check(path, caption, cell.line, what="a figure caption")
+    for name, reason in omitted.items():
+        line = next((number for number, text in enumerate(lines, 1) if text.strip().startswith(f"{name}:")), 2)
+        found |= prose.check(path, reason, line, what=f"the reason for omitting {name}")
+    return tuple(sorted(found))
 
 
 def check_chapter_name(path: Path) -> None:
@@ -559,7 +598,8 @@ def is_hidden(path: Path, folder: Path) -> bool:
 def find_chapters(folder: Path) -> list[Path]:
     """The chapter sources under ``folder``, in the order of its table of contents
     (:mod:`tabbook.toc`; sorted by path where there is none): every ``*.md`` below it,
-    recursively, that is not hidden (:func:`is_hidden`) and not a folder. A broken link is kept
+    recursively, that is not hidden (:func:`is_hidden`), not a folder and not in the assets
+    folder (``assets/``, :data:`tabbook.prose.ASSETS`). A broken link is kept
     (reading it says what is wrong); the name rules are :func:`check_chapter_name`'s, applied when
     it is read.
 
@@ -569,7 +609,8 @@ def find_chapters(folder: Path) -> list[Path]:
             the table of contents and the chapters disagree (:func:`tabbook.toc.order`).
     """
     paths = sorted(path for path in folder.rglob("*.md")
-                   if not is_hidden(path, folder) and not path.is_dir())
+                   if not is_hidden(path, folder) and not path.is_dir()
+                   and path.relative_to(folder).parts[0] != prose.ASSETS)
     seen: dict[str, Path] = {}
     for path in paths:
         key = path.stem.casefold()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import convert
+from . import convert, sanitize
 from .errors import BuildError, display_path
 from .source import Chapter
 
@@ -126,7 +126,8 @@ def shape_problem(notebook: nbformat.NotebookNode) -> str | None:
 
 def output_problem(output) -> str | None:
     """What is wrong with one output (of a valid notebook) that the book would show or the build
-    read, or None: an image's data must decode (base64 for PNG, JPEG and GIF), its metadata
+    read, or None: an image's data must decode (base64 for PNG, JPEG and GIF, well-formed XML
+    for SVG), its metadata
     (``metadata["image/png"]``) must be a mapping whose ``width`` and ``height`` are positive
     finite numbers of pixels, and a recorded value (:mod:`tabbook.record`) must have its tag
     as a mapping and, unless a text, a number as its ``text/plain``.
@@ -144,6 +145,11 @@ def output_problem(output) -> str | None:
                 base64.b64decode("".join(value.split()), validate=True)
             except (binascii.Error, ValueError):
                 return f"its {kind} data is not valid base64"
+        elif kind == "image/svg+xml":
+            try:
+                sanitize.svg(value)
+            except ValueError:
+                return f"its {kind} data is not well-formed SVG"
         shape = metadata.get(kind, {})
         if not isinstance(shape, dict):
             return f"its metadata[{kind!r}] is {_shown(shape)}, not a mapping"

@@ -193,7 +193,7 @@ def test_an_html_output_stays_inside_its_tab(tmp_path):
                                                          "text/plain": "HTML"})
     chapter, notebooks = write_book_sources(tmp_path, chapter_text(*FOUR), {"mxnet": {1: [html]}})
     page = book.chapter_page(chapter, notebooks, tmp_path / "src")
-    assert '<div class="output html">\n<b>ok</b>\n</div>' in page
+    assert "```{tabbook-output} output html\n<b>ok</b>\n```" in page  # the directive wraps it in <div class="output html">
     assert "<script" not in page
 
 
@@ -213,17 +213,17 @@ def test_the_discussion_link_follows_the_configured_pattern(tmp_path, monkeypatc
 
 
 def test_sphinx_messages_name_the_chapter_source_line(tmp_path):
-    text = chapter_text(*FOUR, "Prose line one.\n\nA broken role {nosuchrole}`x` here.\n",
+    text = chapter_text(*FOUR, "Prose line one.\n\nA broken reference {ref}`nosuchlabel` here.\n",
                         cell("[all]", "y = 1"))
     chapter, notebooks = write_book_sources(tmp_path, text, {})
     for name, notebook in notebooks.items():
         convert.write_notebook(notebook, tmp_path / "tabs" / name / "page.ipynb")
     with pytest.raises(BuildError) as raised:
         book.build([chapter], tabs=tmp_path / "tabs", source_dir=tmp_path / "src", html_dir=tmp_path / "html")
-    broken = text.splitlines().index("A broken role {nosuchrole}`x` here.") + 1
+    broken = text.splitlines().index("A broken reference {ref}`nosuchlabel` here.") + 1
     message = str(raised.value)
     assert f"{chapter.path}:{broken}:" in message, message
-    assert "nosuchrole" in message and str(tmp_path / "src") not in message
+    assert "nosuchlabel" in message and str(tmp_path / "src") not in message
 
 
 @pytest.mark.parametrize("hostile", [
