@@ -60,6 +60,13 @@ nbval.plugin.IPyNbFile.setup = _setup_in_framework_kernel
 nbval.plugin.IPyNbFile.teardown = _teardown_and_remove_folder
 
 
+def pytest_configure(config):
+    """What a kernel's reaper leaves comes to the test session and ends with it (tabbook/reaper.py)."""
+    from tabbook import reaper
+
+    reaper.become_subreaper()
+
+
 # build.py test --shard K/N (tabbook/shard.py): this machine's share of the notebooks.
 def pytest_addoption(parser):
     parser.addoption("--shard", default=None, metavar="K/N",

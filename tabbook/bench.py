@@ -33,6 +33,7 @@ import statistics
 import string
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,7 +42,7 @@ import numpy as np
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from . import convert, numpy_mlp, profiles
+from . import convert, numpy_mlp, profiles, reaper
 from .data import load_mnist
 from .errors import BuildError, display_path
 from .files import atomic_write_bytes, atomic_write_text, kernel_folder
@@ -118,6 +119,8 @@ def run_framework(chapter: Chapter, framework: str, params: dict) -> dict:
                            resources={"metadata": {"path": str(folder)}}).execute()
     except CellExecutionError as error:
         raise BuildError(f"{framework}: the benchmark failed:\n{error}") from None
+    finally:
+        reaper.reap_orphans()  # what the kernel left, should its reaper have been killed
     return _result([line for output in notebook.cells[-1].outputs for line in output.get("text", "").splitlines()],
                    f"{framework}: the benchmark")
 
@@ -155,18 +158,28 @@ def run_script(chapter: Chapter, framework: str, params: dict, timeout: int = TI
     # As Jupyter fills in the kernelspec's env ($VAR and ${VAR} of this process's environment).
     env = dict(os.environ, **{key: string.Template(value).safe_substitute(os.environ)
                               for key, value in envs.kernel_spec(get(framework))["env"].items()})
+    python = str(envs.env_python(get(framework)))
     with kernel_folder("tabbook-bench-script-") as folder:
         script = Path(folder) / f"bench_{framework}.py"
         script.write_text(script_source(notebook), encoding="utf-8")
-        try:
-            done = subprocess.run([str(envs.env_python(get(framework))), str(script)], cwd=folder, env=env,
-                                  capture_output=True, text=True, errors="replace", timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise BuildError(f"{framework}: the benchmark script ran longer than {timeout} s and was "
-                             f"stopped") from None
+        # Under tabbook.reaper, as a kernel runs: what the script starts ends with it. Its output
+        # goes to files (the reaper gives a pipe of the build to no process it starts).
+        with tempfile.TemporaryFile("w+", errors="replace") as out, \
+                tempfile.TemporaryFile("w+", errors="replace") as err:
+            try:
+                done = subprocess.run([python, "-m", "tabbook.reaper", python, str(script)], cwd=folder, env=env,
+                                      stdout=out, stderr=err, timeout=timeout)
+            except subprocess.TimeoutExpired:  # subprocess.run killed the keeper; the reaper stops the script
+                raise BuildError(f"{framework}: the benchmark script ran longer than {timeout} s and was "
+                                 f"stopped") from None
+            finally:
+                reaper.reap_orphans()
+            out.seek(0)
+            err.seek(0)
+            stdout, stderr = out.read(), err.read()
     if done.returncode != 0:
-        raise BuildError(f"{framework}: the benchmark script failed:\n{done.stderr[-4000:]}")
-    return _result(done.stdout.splitlines(), f"{framework}: the benchmark script")["variants"]
+        raise BuildError(f"{framework}: the benchmark script failed:\n{stderr[-4000:]}")
+    return _result(stdout.splitlines(), f"{framework}: the benchmark script")["variants"]
 
 
 def numpy_run(params: dict) -> dict:

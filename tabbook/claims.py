@@ -61,7 +61,7 @@ from jupyter_client.kernelspec import NoSuchKernel
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-from . import convert, pyast
+from . import convert, pyast, reaper
 from .errors import SourceError, display_path
 from .files import kernel_folder
 from .execute import DEFAULT_TIMEOUT, strip_ansi
@@ -602,6 +602,8 @@ def run_mutation(chapter: Chapter, claims: Claims, mutation: Mutation, framework
             except NoSuchKernel:
                 failure = (f"could not start: there is no kernel {get(framework).kernel_name} "
                            "(create it with: python build.py env)")
+            finally:
+                reaper.reap_orphans()  # what the kernel left, should its reaper have been killed
     seconds = time.perf_counter() - start
     status, report = _judge(notebook, indices, running, failure, mutant.target)
     return Outcome(chapter.name, mutation.claim, framework, status, seconds, mutation.targets[framework],

@@ -19,6 +19,7 @@ from . import convert as convert_module
 from . import envs
 from . import execute as execute_module
 from . import files
+from . import reaper
 from . import savedcode
 from .data import ENV_VAR as MNIST_ENV_VAR
 from .data import MNISTError, check_env_dir
@@ -61,6 +62,7 @@ class Interrupted(Exception):
 def main(argv: list[str] | None = None) -> int:
     """Run build.py with ``argv``; return the exit code (0 success, 1 failure, 2 usage,
     130 after Ctrl-C, 143 after SIGTERM, 129 after SIGHUP)."""
+    reaper.become_subreaper()  # what a kernel's reaper leaves comes here, and ends (tabbook.reaper)
     parser = _parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     head, pytest_args = _split_test_arguments(parser, argv)

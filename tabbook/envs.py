@@ -179,14 +179,18 @@ def kernel_spec(framework: Framework, device: str | None = None) -> dict:
     """The kernel.json of the framework's kernel: the ipykernel of its environment for ``device``
     (default :func:`current_device`), this checkout importable.
 
-    The environment's ``bin`` comes first on the kernel's ``PATH`` (and ``VIRTUAL_ENV`` names it, as
+    The kernel runs under :mod:`tabbook.reaper` (from this checkout, on ``PYTHONPATH``): every
+    process a cell starts ends with the kernel, and the kernel never inherits the standard output
+    of the process that starts it. The environment's ``bin`` comes first on the kernel's ``PATH`` (and ``VIRTUAL_ENV`` names it, as
     ``activate`` does), so that ``!pip`` and ``!python`` in a cell reach the framework's environment,
     not the Python that happens to be first on the builder's PATH. Jupyter fills in ``${PATH}``
     from the environment of the process that starts the kernel.
     """
     folder = env_dir(framework, device)
     return {
-        "argv": [str(env_python(framework, device)), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        # tabbook.reaper: whatever the kernel starts ends with it, and it never holds the build's output.
+        "argv": [str(env_python(framework, device)), "-m", "tabbook.reaper",
+                 str(env_python(framework, device)), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": framework.display_name,
         "language": "python",
         "env": {"PYTHONPATH": str(ROOT), "VIRTUAL_ENV": str(folder),

@@ -35,6 +35,7 @@ import hashlib
 import json
 import re
 import signal
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -45,7 +46,7 @@ from jupyter_core.utils import ensure_async, run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-from . import convert, envs, scrub, standalone
+from . import convert, envs, reaper, scrub, standalone
 from . import stored as stored_module
 from .errors import BuildError, display_path
 from .files import kernel_folder
@@ -154,6 +155,7 @@ class BoundedClient(NotebookClient):
                         await ensure_async(self.km.signal_kernel(signal.SIGKILL))
                     await self._async_cleanup_kernel()
             atexit.unregister(self._cleanup_kernel)
+            reaper.reap_orphans()  # what the kernel left, should its reaper have been killed
             if self.stopped:
                 # nbclient's kernel-alive poll of the cell that was cut off is left pending;
                 # cancelled here, it does not end the run with asyncio's "Task was destroyed".
@@ -320,6 +322,17 @@ def _execute(notebook: nbformat.NotebookNode, path: Path, key: str, timeout: int
         envs.check_env(get(framework))
     except BuildError as error:
         return Result(chapter, framework, "failed", error=str(error))
+    # The kernel's own output (native libraries' logs, a crash's last words) goes to a file, never
+    # to the build's output (tabbook.reaper); its tail joins the report when the kernel dies.
+    with tempfile.TemporaryFile("w+", errors="replace") as log:
+        return _run(notebook, path, key, timeout, limits, stop, log)
+
+
+def _run(notebook: nbformat.NotebookNode, path: Path, key: str, timeout: int, limits: Limits,
+         stop: threading.Event | None, log) -> Result:
+    """:func:`_execute` once the environment is known to work; the kernel writes to ``log``."""
+    meta = notebook.metadata["tabbook"]
+    chapter, framework = meta["chapter"], meta["framework"]
     running: list[int] = []  # the index of the cell being executed, set by nbclient's hook
 
     def on_cell_start(cell, cell_index):
@@ -332,7 +345,7 @@ def _execute(notebook: nbformat.NotebookNode, path: Path, key: str, timeout: int
                                    kernel_name=get(framework).kernel_name,
                                    resources={"metadata": {"path": str(folder)}}, record_timing=False,
                                    on_cell_start=on_cell_start)
-            client.execute()
+            client.execute(stdout=log, stderr=log)
     except (CellExecutionError, CellTimeoutError, DeadKernelError, OutputLimitError, NoSuchKernel,
             asyncio.CancelledError, RuntimeError) as error:  # RuntimeError: "Kernel died before replying"
         if client.stopped:
@@ -343,7 +356,7 @@ def _execute(notebook: nbformat.NotebookNode, path: Path, key: str, timeout: int
             return _failure(notebook, running, start,
                             f"ran longer than its timeout of {timeout} s (raise it with --timeout)")
         if isinstance(error, DeadKernelError):
-            return _failure(notebook, running, start, f"killed the kernel ({error})")
+            return _failure(notebook, running, start, f"killed the kernel ({error})" + _log_tail(log))
         if isinstance(error, OutputLimitError):
             return _failure(notebook, running, start,
                             f"brought the notebook's outputs to {error.total:,} characters, more than its limit "
@@ -353,7 +366,7 @@ def _execute(notebook: nbformat.NotebookNode, path: Path, key: str, timeout: int
                 f"{framework}: {chapter}: there is no kernel {get(framework).kernel_name}: "
                 f"register it with: python build.py env {framework}"))
         if isinstance(error, RuntimeError) and not running:
-            return _failure(notebook, running, start, str(error))
+            return _failure(notebook, running, start, str(error) + _log_tail(log))
         raise
     seconds = time.perf_counter() - start
     if client.stopped:  # the cell caught the KeyboardInterrupt: its outputs are not the cell's
@@ -400,6 +413,14 @@ def _interrupted(notebook, running: list[int], start: float, path: Path) -> Resu
     return Result(meta["chapter"], meta["framework"], "interrupted", time.perf_counter() - start,
                   error=f"{meta['framework']}: {meta['chapter']}: stopped {where}; "
                         f"{display_path(path)} is as it was")
+
+
+def _log_tail(log, lines: int = 20) -> str:
+    """The last lines of the kernel's own output (an open file), introduced; nothing if it is empty."""
+    log.flush()
+    log.seek(0)
+    text = strip_ansi(log.read()).strip()
+    return "; its last output lines:\n" + "\n".join(text.splitlines()[-lines:]) if text else ""
 
 
 def strip_ansi(text: str) -> str:
