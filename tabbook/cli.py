@@ -343,13 +343,16 @@ def cmd_env(args) -> int:
 def cmd_convert(args) -> int:
     """Write the saved modules (tabbook/saved/, from every chapter) and the unexecuted notebooks."""
     chapters = _chapters(args.chapters)
+    # Every notebook first: a chapter that cannot be converted leaves every file as it was.
+    notebooks = {(chapter.name, name): convert_module.to_notebook(chapter, name)
+                 for chapter in chapters for name in chapter.frameworks}
     for change in savedcode.write_modules(_chapters([]) if args.chapters else chapters,
                                           savedcode.saved_dir(NOTEBOOKS)):
         _log(change)
     for chapter in chapters:
         for name in chapter.frameworks:
             target = CONVERTED / name / f"{chapter.name}.ipynb"
-            convert_module.write_notebook(convert_module.to_notebook(chapter, name), target)
+            convert_module.write_notebook(notebooks[chapter.name, name], target)
         _log(f"{chapter.name}: converted for {', '.join(chapter.frameworks)}"
              + (f" (omits {', '.join(chapter.omitted)})" if chapter.omitted else ""))
     return 0

@@ -371,6 +371,11 @@ def _run(notebook: nbformat.NotebookNode, path: Path, key: str, timeout: int, li
     seconds = time.perf_counter() - start
     if client.stopped:  # the cell caught the KeyboardInterrupt: its outputs are not the cell's
         return _interrupted(notebook, running, start, path)
+    unshowable = _unshowable_output(notebook)
+    if unshowable:  # stored, html and check would refuse it, and executing again would store it again
+        return Result(chapter, framework, "failed", seconds, error=(
+            f"{framework}: {chapter}: {unshowable}: the book cannot show it, so the notebook is not written "
+            f"({display_path(path)} is as it was); fix what the cell displays"))
     notebook.metadata["tabbook"]["execution_key"] = key
     notebook.metadata["tabbook"]["seconds"] = round(seconds, 1)  # for balancing test shards (tabbook.shard)
     scrub.scrub_notebook(notebook)  # published outputs: merged streams, no paths of this machine
@@ -383,6 +388,17 @@ def _run(notebook: nbformat.NotebookNode, path: Path, key: str, timeout: int, li
                         f"be written ({error.strerror or error}); the notebook there is as it was. Fix the "
                         f"cause (permissions, disk space), then run again")
     return result
+
+
+def _unshowable_output(notebook) -> str:
+    """``cell N (source path:line), output M: what is wrong`` for the first output that the
+    book would refuse (:func:`tabbook.stored.output_problem`), or ""."""
+    for number, cell in enumerate(notebook.cells, 1):
+        for index, output in enumerate(cell.get("outputs", []), 1):
+            problem = stored_module.output_problem(output)
+            if problem:
+                return f"cell {number}{_where(cell, notebook)}, output {index}: {problem}"
+    return ""
 
 
 def _where(cell, notebook) -> str:

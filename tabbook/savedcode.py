@@ -317,8 +317,9 @@ def modules(chapters) -> dict[str, Module]:
 
     Raises:
         SourceError: a name that two saved cells of a framework bind differently (at the second), a
-            name that saved code uses but no saved cell of that framework defines or imports, or
-            one it uses on import before the saved cell that defines it.
+            name that saved code uses but no saved cell of that framework defines or imports, one
+            it uses on import before the saved cell that defines it, or an import of a package the
+            framework's lock does not pin.
     """
     result: dict[str, Module] = {}
     for chapter in chapters:
@@ -333,7 +334,63 @@ def modules(chapters) -> dict[str, Module]:
     ordered = {name: result[name] for name in NAMES if name in result}
     for module in ordered.values():
         _check_module(module)
+        _check_pinned(module)
     return ordered
+
+
+def _check_pinned(module: Module) -> None:
+    """Raise at the first saved import of a package that the framework's lock does not pin."""
+    _check_statements_pinned(module.statements, module.framework)
+
+
+def check_saved_cell(path: Path, cell) -> None:
+    """Check a chapter cell tagged ``save`` (:func:`parse_cell`) and that each package it imports
+    is pinned in the lock of each of its frameworks: every notebook that uses the saved code
+    would import it.
+
+    Raises:
+        SourceError: as :func:`parse_cell`; at the line of an import of an unpinned package.
+    """
+    statements = parse_cell(path, cell)
+    for framework in cell.frameworks:
+        _check_statements_pinned(statements, framework)
+
+
+def _check_statements_pinned(statements, framework: str) -> None:
+    from . import standalone
+
+    pins = standalone.lock_pins(get(framework))
+    for statement in statements:
+        if not statement.is_import:
+            continue
+        for target in dict(statement.binds).values():
+            imported = target.removeprefix("import ").split(":")[0]
+            top = imported.split(".")[0]
+            if not standalone.needs_no_pin(imported) and standalone.pinned_distribution(top, pins) is None:
+                lock = get(framework).requirements
+                raise SourceError(statement.path, statement.line,
+                                  f"saved code imports {top!r}, which {display_path(lock)} does not pin: every "
+                                  f"{get(framework).title} notebook that uses this saved code would import it",
+                                  f"add it to {display_path(lock.with_suffix('.in'))} and run: python build.py lock "
+                                  f"{framework}; or import it in a cell that is not saved")
+
+
+def check_defined_before(chapter, uses: list["Use"], built: dict[str, Module], chapters: list) -> None:
+    """Raise at the first use, in ``chapter``, of saved code that a later chapter of the book
+    (``chapters``, in book order) saves, naming both places: the reader meets the use first."""
+    order = {other.path: index for index, other in enumerate(chapters)}
+    here = order.get(chapter.path)
+    if here is None:
+        return
+    for use in uses:
+        module = built.get(use.framework)
+        for statement in module.closure([use.name]) if module else []:
+            if order.get(statement.path, -1) > here:
+                raise SourceError(use.path, use.line,
+                                  f"{use.name!r} uses saved code of {display_path(statement.path)}:{statement.line}, a "
+                                  f"later chapter of the book: this chapter's readers have not met it yet",
+                                  "save it in this chapter or an earlier one, or put this chapter after that one "
+                                  "in the table of contents")
 
 
 def _check_module(module: Module) -> None:
@@ -619,7 +676,8 @@ def for_notebook(chapter, framework: str) -> dict[str, str]:
     uses = notebook_uses(chapter.path, cells)
     if not uses:
         return {}
-    built = modules(book_chapters(chapters_folder(chapter), chapter))
+    chapters = book_chapters(chapters_folder(chapter), chapter)
+    built = modules(chapters)
     wanted: dict[str, list[str]] = {}
     for use in uses:
         module = built.get(use.framework)
@@ -638,4 +696,5 @@ def for_notebook(chapter, framework: str) -> dict[str, str]:
         wanted.setdefault(use.framework, [])
         if use.name not in wanted[use.framework]:
             wanted[use.framework].append(use.name)
+    check_defined_before(chapter, uses, built, chapters)
     return {f"{PACKAGE}.{name}": built[name].embedded(wanted[name]) for name in NAMES if name in wanted}

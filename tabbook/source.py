@@ -498,7 +498,7 @@ def _cells(path: Path, notebook, lines: list[str], markdown_meta: dict[int, int]
             if nb_cell.cell_type != "code":
                 raise SourceError(path, line, "prose cannot be tagged `save`: only code goes into the saved modules",
                                   "remove the tag, or put it on the code cell to save")
-            savedcode.parse_cell(path, cells[-1])  # only definitions and imports: raises at the line
+            savedcode.check_saved_cell(path, cells[-1])  # definitions and pinned imports: raises at the line
     return cells
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 import nbformat
 
 from . import pyast
-from .errors import BuildError
+from .errors import BuildError, display_path
 from .frameworks import ROOT, Framework
 from .source import cell_id
 
@@ -127,6 +127,19 @@ def imported_modules(notebook: nbformat.NotebookNode) -> list[str]:
     return list(found)
 
 
+def needs_no_pin(module: str) -> bool:
+    """Whether importing ``module`` needs no package of the lock: the standard library, the
+    book's helper modules and ``tabbook``."""
+    top = module.split(".")[0]
+    return top in sys.stdlib_module_names or module in HELPERS or top == "tabbook"
+
+
+def pinned_distribution(top: str, pins: dict[str, str]) -> str | None:
+    """The distribution of ``pins`` (:func:`lock_pins`) that provides the top-level module ``top``, or None."""
+    candidates = [normalise(name) for name in MODULE_DISTRIBUTIONS.get(top, (top,))]
+    return next((name for name in candidates if name in pins), None)
+
+
 def requirements(notebook: nbformat.NotebookNode, framework: Framework) -> dict[str, str]:
     """The lock's pins of the third-party packages the notebook imports: {distribution: version},
     in first-import order. The standard library and the book's helper modules are left out.
@@ -138,13 +151,12 @@ def requirements(notebook: nbformat.NotebookNode, framework: Framework) -> dict[
     result: dict[str, str] = {}
     for module in imported_modules(notebook):
         top = module.split(".")[0]
-        if top in sys.stdlib_module_names or module in HELPERS or top == "tabbook":
+        if needs_no_pin(module):
             continue
-        candidates = [normalise(name) for name in MODULE_DISTRIBUTIONS.get(top, (top,))]
-        pinned = next((name for name in candidates if name in pins), None)
+        pinned = pinned_distribution(top, pins)
         if pinned is None:
             raise BuildError(f"the {framework.title} notebook imports {top!r}, which is not pinned in "
-                             f"{framework.requirements.relative_to(ROOT)}; add it to requirements.in "
+                             f"{display_path(framework.requirements)}; add it to requirements.in "
                              f"and run: python build.py lock {framework.name}")
         result.setdefault(pinned, pins[pinned])
     return result
