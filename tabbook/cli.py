@@ -325,12 +325,14 @@ def cmd_env(args) -> int:
     device = envs.detect_device(getattr(args, "device", None))
     # The steps after this one in the same run (execute, claims) use the same device.
     os.environ[envs.DEVICE_VARIABLE] = device
+    if not args.force:  # whether each built environment still imports its framework: all at once
+        ready = [get(name) for name in names if envs.is_ready(get(name), device)]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(ready))) as pool:
+            list(pool.map(lambda framework: envs.import_problem(framework, device), ready))
     for name in names:
         framework = get(name)
-        if args.force:
-            envs.remove_env(framework, device)
         start = time.perf_counter()
-        built = envs.ensure_env(framework, log=_log, device=device)
+        built = envs.ensure_env(framework, log=_log, device=device, force=args.force)
         if envs.ensure_kernel(framework, device=device):
             _log(f"{name}: registered kernel {framework.kernel_name} in {sys.prefix}")
         state = f"built in {time.perf_counter() - start:.0f} s" if built else "up to date"

@@ -19,6 +19,7 @@ this checkout's ``tabbook.data``.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -126,53 +127,107 @@ def is_ready(framework: Framework, device: str | None = None) -> bool:
     return (env_dir(framework, device) / STAMP).is_file() and env_python(framework, device).exists()
 
 
-def ensure_env(framework: Framework, log=print, device: str | None = None) -> bool:
-    """Build the framework's environment for ``device`` unless it is ready; return True if it was built.
+def ensure_env(framework: Framework, log=print, device: str | None = None, force: bool = False) -> bool:
+    """Build the framework's environment for ``device`` unless it is ready and imports its
+    framework (:func:`import_problem`), or when ``force``; return True if it was built.
 
     The venv comes from Python 3.11's ``venv`` (with its own pip and setuptools), the lock is
     installed into it by uv, or by pip where uv cannot run (:func:`tabbook.installers.create`).
+    Several checkouts share the environments: the folder is built under its lock
+    (:func:`building`), so that a second build of the same folder waits for the first and then
+    finds it ready, and an installer left running by a build that was killed is waited for.
 
     Raises:
         BuildError: the venv or the install failed; the message holds the installer's last lines and
             the command to retry.
     """
-    if is_ready(framework, device):
-        return False
     folder = env_dir(framework, device)
-    lock = lock_file(framework, device)
-    if folder.exists():
-        log(f"{framework.name}: removing unfinished environment {folder}")
-        shutil.rmtree(folder)
-    log(f"{framework.name}: creating {folder} from {display_path(lock)}")
-    try:
-        installers.create(folder, _base_python(), lock, env_device(framework, device), log=log,
-                          prefix=f"{framework.name}: ")
-    except BuildError as error:
-        raise BuildError(f"{framework.name}: {error}\nfix the cause, then run: python build.py env "
-                         f"{framework.name}") from None
-    (folder / STAMP).write_text(json.dumps({"lock_sha256": requirements_hash(framework, device),
-                                            "device": env_device(framework, device)}) + "\n")
+    if not force and is_ready(framework, device) and import_problem(framework, device) is None:
+        return False
+    with building(folder, log, prefix=f"{framework.name}: "):
+        if not force and is_ready(framework, device):  # another checkout built it while this one waited
+            problem = import_problem(framework, device)
+            if problem is None:
+                return False
+            log(f"{framework.name}: {folder} is complete but does not import {_module(framework)} ({problem}): "
+                "building it again")
+        lock = lock_file(framework, device)
+        if folder.exists():
+            log(f"{framework.name}: removing unfinished environment {folder}")
+            shutil.rmtree(folder)
+        log(f"{framework.name}: creating {folder} from {display_path(lock)}")
+        try:
+            installers.create(folder, _base_python(), lock, env_device(framework, device), log=log,
+                              prefix=f"{framework.name}: ")
+        except BuildError as error:
+            raise BuildError(f"{framework.name}: {error}\nfix the cause, then run: python build.py env "
+                             f"{framework.name}") from None
+        (folder / STAMP).write_text(json.dumps({"lock_sha256": requirements_hash(framework, device),
+                                                "device": env_device(framework, device)}) + "\n")
     return True
+
+
+@contextlib.contextmanager
+def building(folder: Path, log=print, prefix: str = ""):
+    """Hold the lock of the environment ``folder`` (``<folder>.lock`` beside it, ``flock``)
+    while in the block, waiting (and saying so) while another process holds it. The installers
+    started in the block inherit the lock (:func:`tabbook.installers.holding`), so an installer
+    that outlives a killed build keeps it until it ends, and the next build waits for it rather
+    than deleting the folder it writes into."""
+    import fcntl
+
+    path = folder.with_name(folder.name + ".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
+            log(f"{prefix}waiting for {holder} to finish building {folder}")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} ({' '.join(sys.argv[:3])})".encode(), 0)
+        with installers.holding(fd):
+            yield
+    finally:
+        os.close(fd)
+
+
+def _module(framework: Framework) -> str:
+    return {"pytorch": "torch"}.get(framework.name, framework.name)
+
+
+_IMPORTS: dict[tuple[str, float], str | None] = {}
+
+
+def import_problem(framework: Framework, device: str | None = None) -> str | None:
+    """Why the (stamped) environment cannot import its framework and ipykernel, in the last
+    lines of the error, or None when it can. Asked once per process and stamp (the answer of
+    an environment that is not rebuilt does not change during a build)."""
+    stamp = env_dir(framework, device) / STAMP
+    try:
+        key = (str(stamp), stamp.stat().st_mtime)
+    except OSError:
+        return "it has no stamp"
+    if key not in _IMPORTS:
+        result = subprocess.run([str(env_python(framework, device)), "-c", f"import {_module(framework)}, ipykernel"],
+                                capture_output=True, text=True, errors="replace")
+        _IMPORTS[key] = None if result.returncode == 0 else (_tail(result.stderr) or f"exit {result.returncode}")
+    return _IMPORTS[key]
 
 
 def check_env(framework: Framework, device: str | None = None) -> None:
     """Raise BuildError, saying how to recreate it, unless the environment runs its framework."""
-    module = {"pytorch": "torch"}.get(framework.name, framework.name)
     if not is_ready(framework, device):
         option = " --device cuda" if env_device(framework, device) == "cuda" else ""
         raise BuildError(f"{framework.name}: no environment for the current lock at {env_dir(framework, device)}; "
                          f"create it with: python build.py env{option} {framework.name}")
-    result = subprocess.run([str(env_python(framework, device)), "-c", f"import {module}, ipykernel"],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
+    problem = import_problem(framework, device)
+    if problem is not None:
         raise BuildError(f"{framework.name}: the environment {env_dir(framework, device)} is broken "
-                         f"({_tail(result.stderr)}); recreate it with: "
+                         f"({problem}); recreate it with: "
                          f"python build.py env --force {framework.name}")
-
-
-def remove_env(framework: Framework, device: str | None = None) -> None:
-    """Delete the environment of the current lock so that the next ensure_env rebuilds it."""
-    shutil.rmtree(env_dir(framework, device), ignore_errors=True)
 
 
 def kernel_spec(framework: Framework, device: str | None = None) -> dict:

@@ -20,6 +20,7 @@ or where uv fails (the failure is reported, then pip tries).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -132,6 +133,34 @@ def pip_environment(config: PipConfig, full: PipConfig) -> dict[str, str]:
     return environment
 
 
+#: File descriptors every installer started here inherits (:func:`holding`).
+_HELD: tuple[int, ...] = ()
+#: The private temporary folder of the installers started here (:func:`create`), or None.
+_SCRATCH: list[str] = []
+
+
+@contextlib.contextmanager
+def holding(fd: int):
+    """While in the block, every installer started here inherits ``fd`` (an environment's lock:
+    an installer that outlives its build keeps the lock until it ends)."""
+    global _HELD
+    previous = _HELD
+    _HELD = (*previous, fd)
+    try:
+        yield
+    finally:
+        _HELD = previous
+
+
+def _run(command: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run an installer: its output captured, the held locks inherited, its temporary files in
+    the private folder of :func:`create` (removed whatever happens, a SIGTERM included)."""
+    environment = dict(os.environ if env is None else env)
+    if _SCRATCH:
+        environment.update(TMPDIR=_SCRATCH[-1], TEMP=_SCRATCH[-1], TMP=_SCRATCH[-1])
+    return subprocess.run(command, capture_output=True, text=True, env=environment, pass_fds=_HELD)
+
+
 def find_uv() -> str | None:
     """The uv executable of the tooling environment (the ``uv`` package of requirements.txt), or
     None where it is missing or ``$TABBOOK_INSTALLER`` is ``pip``.
@@ -180,7 +209,7 @@ def install(python: Path, lock: Path, device: str, log=print, prefix: str = "", 
     commands = install_commands(python, lock, device, find_uv() if uv == "find" else uv,
                                 pip_config() if config is None else config)
     for number, (name, command, environment) in enumerate(commands, 1):
-        result = subprocess.run(command, capture_output=True, text=True, env=environment)
+        result = _run(command, environment)
         if result.returncode == 0:
             return name
         failure = _failure(command, result)
@@ -206,10 +235,21 @@ def create(folder: Path, base_python: str, lock: Path, device: str, log=print, p
     lock and ensurepip's own wheels of pip and setuptools (offline): the same packages as ``venv``
     and pip give, without ensurepip's run of pip (4 s on an idle machine, 12 s on a loaded one).
     Where that fails, or uv is missing: ``python -m venv`` and :func:`install` (uv, then pip).
+    The installers' temporary files go to a private folder that is removed however this ends
+    (a SIGTERM that stops the build included), so no ``pip-*`` folder is left in the machine's.
 
     Raises:
         BuildError: the venv could not be made, or the last installer failed.
     """
+    with tempfile.TemporaryDirectory(prefix="tabbook-install-", ignore_cleanup_errors=True) as scratch:
+        _SCRATCH.append(scratch)  # pip's pip-* folders go here, and go with it
+        try:
+            return _create(folder, base_python, lock, device, log, prefix)
+        finally:
+            _SCRATCH.remove(scratch)
+
+
+def _create(folder: Path, base_python: str, lock: Path, device: str, log, prefix: str) -> str:
     config, uv = pip_config(), find_uv()
     python = folder / "bin" / "python"
     seeds = bundled_wheels(base_python) if uv else []
@@ -219,7 +259,7 @@ def create(folder: Path, base_python: str, lock: Path, device: str, log=print, p
             requirements = Path(temporary) / "requirements.txt"
             requirements.write_text(lock.read_text() + "\n" + "\n".join(map(str, seeds)) + "\n")
             _, command, environment = install_commands(python, requirements, device, uv, config)[0]
-            result = subprocess.run(command, capture_output=True, text=True, env=environment)
+            result = _run(command, environment)
         if result.returncode == 0:
             return "uv"
         log(f"{prefix}{_failure(command, result)}\n{prefix}uv failed: building the environment with pip instead")
@@ -230,7 +270,7 @@ def create(folder: Path, base_python: str, lock: Path, device: str, log=print, p
 
 
 def _venv(command: list[str]) -> None:
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = _run(command)
     if result.returncode != 0:
         raise BuildError(_failure(command, result))
 

@@ -57,7 +57,8 @@ def test_environment_folder_changes_with_the_lock(tmp_path, monkeypatch):
 def test_kernel_spec_runs_the_framework_environment_with_this_checkout_importable():
     framework = get("mindspore")
     spec = envs.kernel_spec(framework)
-    assert spec["argv"][:3] == [str(envs.env_python(framework)), "-m", "ipykernel_launcher"]
+    python = str(envs.env_python(framework))
+    assert spec["argv"][:6] == [python, "-m", "tabbook.reaper", python, "-m", "ipykernel_launcher"]
     assert spec["env"]["PYTHONPATH"] == str(ROOT)
     assert spec["display_name"] == "Python 3 (MindSpore)"
 
