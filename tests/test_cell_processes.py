@@ -153,3 +153,17 @@ def test_the_reaper_forwards_a_stop_and_kills_a_command_that_ignores_it(tmp_path
     process.wait(timeout=30)
     time.sleep(reaper.STOP_GRACE + 1)
     assert marked_processes(marker) == []
+
+
+def test_a_timed_out_mutation_prints_no_asyncio_noise(tmp_path):
+    project = make_project(tmp_path)
+    project.write_chapter(cell("[pytorch]", "import time\nx = 1\nassert x == 1"))
+    (project.root / "notebooks" / "chap.claims.yml").write_text(
+        "mutations:\n  - claim: x is one\n    replace: [['x = 1', 'time.sleep(60); x = 1']]\n    fails: 'x == 1'\n")
+    done = project.run("claims", "--run", "-f", "pytorch", "--timeout", "3", timeout=240)
+    assert done.returncode == 1, done.stdout
+    assert "ran longer than its timeout of 3 s" in done.stdout, done.stdout
+    for noise in ("Task was destroyed", "Task exception was never retrieved", "was never awaited", "Traceback",
+                  "Exception ignored", "asyncio"):
+        assert noise not in done.stdout, done.stdout
+    assert project.leftovers() == []
