@@ -139,6 +139,66 @@ BAD = {
 }
 
 
+def prose(text: str) -> str:
+    """GOOD with ``text`` as its last Markdown cell."""
+    return GOOD + "\n+++\n\n" + text
+
+
+def at(text: str, needle: str) -> int:
+    """The 1-based line of the first line of ``text`` that holds ``needle``."""
+    return next(number for number, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+#: Prose that would reach outside the book (issue 24): name -> (prose, the line's needle, message).
+OUTSIDE = {
+    "include": ("```{include} ../../../secret/key.txt\n```\n", "{include}",
+                "the directive {include} reads files or changes the page outside the text"),
+    "include-any-case": ("```{Include} /etc/passwd\n```\n", "{Include}", "the directive {Include} reads files"),
+    "literalinclude-in-a-tip-in-a-note": ("::::{note}\nText.\n\n:::{tip}\n```{literalinclude} /etc/passwd\n```\n"
+                                          ":::\n::::\n", "{literalinclude}", "the directive {literalinclude} reads"),
+    "eval-rst-include": ("```{eval-rst}\n.. include:: /etc/passwd\n```\n", "{eval-rst}", "the directive {eval-rst}"),
+    "raw-html": ("```{raw} html\n<meta http-equiv=refresh content=0>\n```\n", "{raw}", "the directive {raw}"),
+    "meta-directive": ("```{meta}\n:http-equiv=refresh: 0;url=https://example.invalid\n```\n", "{meta}",
+                       "the directive {meta}"),
+    "csv-table-file": ("```{csv-table}\n:file: /etc/passwd\n```\n", "{csv-table}", "the {csv-table} option :file:"),
+    "image-above": ("```{image} ../../etc/x.png\n```\n", "{image}", "the {image} names '../../etc/x.png', outside the"),
+    "image-absolute": ("```{figure} /etc/passwd\n:alt: x\n\nA caption.\n```\n", "{figure}",
+                       "the {figure} names '/etc/passwd', which is no file in"),
+    "markdown-image": ("Look: ![x](../../../etc/passwd)\n", "Look:", "the Markdown image names"),
+    "image-from-another-host": ("![x](https://example.invalid/x.png)\n", "![x]", "the Markdown image comes from 'https://example.invalid/x.png': the book loads pictures only"),
+    "card-image": (":::{card} Title\n:img-top: ../../../etc/passwd\n\nBody\n:::\n", ":::{card}",
+                   "the {card} option :img-top: names"),
+    "download-role": ("Get {download}`it <../../../etc/passwd>`.\n", "Get", "the {download} role names"),
+    "role-in-a-title": (":::{note} Title {download}`/etc/passwd`\nBody\n:::\n", ":::{note}",
+                        "the {download} role names '/etc/passwd', which is no file in"),
+    "link-to-a-file": ("See [the key](../../../secret/key.txt).\n", "See", "the link names"),
+    "link-by-reference": ("See [the key][k].\n\n[k]: ../../../secret/key.txt\n", "[k]:", "the link reference [k]"),
+    "path-link": ("See [it](path:../../x).\n", "See", "the link names"),
+    "meta-refresh": ('<meta http-equiv="refresh" content="3;url=https://example.invalid">\n', "<meta",
+                     "HTML in prose: <meta> is not allowed"),
+    "inline-script": ("Text <script>x()</script> text.\n", "Text", "HTML in prose: <script> is not allowed"),
+    "event-handler": ('<div onclick="x()">a</div>\n', "<div", "HTML in prose: the attribute 'onclick' of <div> is not allowed"),
+    "closes-the-tab": ("Text.\n\n</div></div>\n", "</div>", "HTML in prose: </div> closes an element that this text did not open"),
+    "comment-trick": ("<!-- --!><script>x()</script> -->\n", "<!--", "HTML in prose: a comment that a browser ends earlier"),
+    "unclosed-colon-fence": (":::{note}\nText that never ends\n", ":::{note}", "this :::{note} block is never closed"),
+    "unknown-role": ("A {raw-html}`<b>` role.\n", "A {raw", "the role {raw-html} is not one the book allows"),
+    "conflict-start": ("<<<<<<< HEAD\nMine.\n", "<<<<<<<", "a git conflict marker (<<<<<<<)"),
+    "conflict-middle": ("Mine.\n=======\nTheirs.\n", "=======", "a git conflict marker (=======)"),
+}
+for _name, (_text, _needle, _message) in OUTSIDE.items():
+    BAD[f"outside-{_name}"] = ("c.md", prose(_text), f":{at(prose(_text), _needle)}: {_message}")
+BAD["outside-caption"] = ("c.md", chapter_text(*FOUR, code_cell_with(
+    '---\ntags: [all]\ncaption: "Loss {download}`/etc/passwd`"\n---', "plot()")),
+    f":{at(chapter_text(*FOUR, code_cell_with('---', 'plot()')), 'plot()') - 2}: the {{download}} role names")
+BAD["outside-omit-reason"] = ("c.md", chapter_text(*FOUR[:3], front=FRONT.replace(
+    "---\n", '---\ntabbook:\n  omit:\n    mindspore: "see <meta http-equiv=refresh content=0>"\n', 1)),
+    ":4: HTML in prose: <meta> is not allowed")
+BAD["outside-conflict-in-code"] = ("c.md", chapter_text(*FOUR, cell("[all]", "<<<<<<< HEAD\nx = 1\n=======\nx = 2\n"
+                                                                        ">>>>>>> other")),
+                                   f":{at(chapter_text(*FOUR, cell('[all]', '<<<<<<< HEAD')), '<<<<<<<')}: a git "
+                                   "conflict marker")
+
+
 def write(chapters: Path, file_name: str, content) -> Path:
     path = chapters / file_name
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -409,7 +469,11 @@ def test_any_tag_value_converts_or_is_an_error_at_its_line(tags, prose):
 
 FRAGMENTS = ["```", "````", "~~~", "```{code-cell}", "```{raw-cell}", "{code-cell}", ":tags: [all]", ":tags: pytorch",
              "+++", '+++ {"tags": ["mxnet"]}', "+++ {", "---", "- ", "  ", "> ", "<div>", "</div>", "<!--", "-->", "# ",
-             "x = 1", "`", "\n", "\n\n", "\t", "    ", "\r\n", "\ufeff", "\u2028", "é"]
+             "x = 1", "`", "\n", "\n\n", "\t", "    ", "\r\n", "\ufeff", "\u2028", "é",
+             # issue 24: directives, roles, links and HTML that could reach outside the book
+             ":::", "::::{note}", "```{note}", "{include}", "```{include} ", "{download}`", "![x](", "[x](", "](",
+             "../", "/etc/passwd", "assets/", "<meta http-equiv=refresh content=0>", "<b>", "</b>", "<script>",
+             "=======", "<<<<<<< ", ":img-top: ", "path:", "javascript:", "[k]: ", ")"]
 
 
 @settings(max_examples=120, deadline=None)
