@@ -33,6 +33,7 @@ ATTRIBUTES = {
     "colgroup": {"span"},
     "ol": {"start", "reversed"},
     "img": {"src", "alt", "width", "height"},
+    "details": {"open"},
 }
 _IMAGE_PREFIX = "data:image/"
 
