@@ -4,7 +4,11 @@ Each input is written into a private copy of the repository layout (notebooks/, 
 real locks, build/converted/), then ``convert``, ``check``, ``execute`` (which fails before any
 kernel starts when the source is bad) and ``html`` run on it through ``build.py``'s entry point.
 The assertions: a non-zero exit where the input is an error, the ``path:line`` of the mistake
-where there is a line, no ``Traceback`` in the output, and tabs/ unchanged.
+where there is a line, no ``Traceback`` in the output, and tabs/ unchanged. The ``outside-*``
+cases (issue 24) are prose that would reach outside the book: directives that read or insert
+files (nested, in any letter case, in ``{eval-rst}``), paths and links that leave
+``notebooks/assets/``, pictures from other hosts, HTML outside the outputs' allow-list, captions,
+omission reasons and git conflict markers (tabbook/prose.py, docs/security.md).
 """
 from __future__ import annotations
 
