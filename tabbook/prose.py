@@ -22,6 +22,9 @@ reaches outside the text is checked, in directive bodies and titles too, recursi
   chapters' folder (``/assets/plot.png``); a path that leaves the chapters' folder, or that
   resolves (links followed) outside ``notebooks/assets/``, is an error. The build copies exactly
   the files named into the book (:attr:`tabbook.source.Chapter.assets`).
+* **Links to other sections** name the section's notebook (``[Layers and
+  Modules](layers-and-modules.ipynb)``), which Jupyter opens beside the reader's notebook; the
+  chapter must exist, and the book links to its page instead (:func:`book_links`).
 * **Pictures from other hosts** are refused (the book's policy would block them), and so are
   links whose scheme is not ``http``, ``https`` or ``mailto`` (``javascript:``, ``data:``,
   ``file:``).
@@ -323,8 +326,34 @@ def _check_link(context: _Context, href: str, at: int, what: str) -> None:
                               "link to http, https or mailto addresses, to a section (#label) or to a chapter")
         target = target[len(name) + 1:]
     path, _, _ = target.partition("#")
+    if _SECTION_LINK.fullmatch(path):
+        chapter = context.root / f"{path[:-len('.ipynb')]}.md"
+        if not chapter.is_file():
+            raise SourceError(context.path, at, f"{what} goes to the section {path!r}, but there is no chapter "
+                                                f"{chapter.name} beside this one",
+                              "link to a section of the book by its notebook's name, as "
+                              "[Layers and Modules](layers-and-modules.ipynb), or write the title without a link "
+                              "until that section exists")
+        return
     if path:
         _asset(context, path, at, what, links=True)
+
+
+#: A link to another section: its notebook's file name, which works between the notebooks of a
+#: folder in Jupyter, and which the book turns into a link to that section's page (:func:`book_links`).
+_SECTION_LINK = re.compile(r"[A-Za-z0-9][\w.-]*\.ipynb")
+_INLINE_SECTION_LINK = re.compile(r"(\]\(\s*<?)([A-Za-z0-9][\w.-]*)\.ipynb(?=[#)>\s])")
+_DEFINED_SECTION_LINK = re.compile(r"^( {0,3}\[[^\]]+\]:\s*<?)([A-Za-z0-9][\w.-]*)\.ipynb(?=[#>\s]|$)", re.M)
+
+
+def book_links(markdown: str) -> str:
+    """``markdown`` with its links to other sections' notebooks (``[Title](name.ipynb)``, with an
+    optional ``#anchor``, inline or as a link reference definition) pointing at those sections'
+    pages in the book (``name.md``, which MyST resolves to the page), so the same source links
+    notebook to notebook in Jupyter and page to page in the book. :func:`check` has made sure that
+    each such name is a chapter of the book."""
+    markdown = _INLINE_SECTION_LINK.sub(r"\1\2.md", markdown)
+    return _DEFINED_SECTION_LINK.sub(r"\1\2.md", markdown)
 
 
 def _asset(context: _Context, target: str, at: int, what: str, links: bool = False) -> Path | None:

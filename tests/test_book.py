@@ -5,43 +5,24 @@ request left 127.0.0.1 and that the console stayed clean.
 """
 from __future__ import annotations
 
-import functools
 import json
 import re
-import http.server
-import shutil
-import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
 import nbformat
 import pypdf
 import pytest
-from playwright import sync_api as playwright_api
 
 from tabbook import book, convert, pdf
 from tabbook.envs import envs_root
 from tabbook.frameworks import NAMES, NOTEBOOKS, ROOT
 from tabbook.source import find_chapters, read_chapter
 
-from .conftest import FOUR, FRONT, cell, chapter_text
+from .conftest import FOUR, FRONT, cell, chapter_text, serve
 
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "build" / "test-artifacts"
-
-
-def serve(folder: Path):
-    """Serve ``folder`` on 127.0.0.1 (a free port) in a thread; return (base URL, server)."""
-    handler = functools.partial(QuietHandler, directory=str(folder))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{httpd.server_address[1]}", httpd
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture(scope="session")
@@ -71,51 +52,6 @@ def gap_site(tmp_path_factory):
     base, httpd = serve(out / "html")
     yield base
     httpd.shutdown()
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("the browser tests need Debian's Chromium: apt-get install chromium")
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def open_page(browser):
-    """open_page(**context options): a page in a fresh browser context (empty local storage)
-    whose requests and console errors are recorded; at the end of the test, no request may have
-    left 127.0.0.1 and the console must be free of errors."""
-    pages = []
-
-    def open_(**options):
-        options.setdefault("viewport", {"width": 1300, "height": 900})
-        context = browser.new_context(**options)
-        page = context.new_page()
-        page.requests, page.errors = [], []
-        page.on("request", lambda request: page.requests.append(request.url))
-        page.on("console", lambda message: message.type == "error" and page.errors.append(message.text))
-        page.on("pageerror", lambda error: page.errors.append(str(error)))
-        pages.append((context, page))
-        return page
-
-    yield open_
-    for context, page in pages:
-        external = [url for url in page.requests
-                    if urlparse(url).scheme not in ("data", "blob", "file") and urlparse(url).hostname != "127.0.0.1"]
-        assert external == [], "requests left the machine"
-        assert page.errors == [], "the browser console reported errors"
-        context.close()
-
-
-@pytest.fixture
-def page(open_page):
-    """A desktop-sized page (see open_page)."""
-    return open_page()
 
 
 def selected_tabs(page) -> list[str]:

@@ -19,11 +19,9 @@ import pytest
 
 from tabbook import book, convert
 from tabbook.errors import BuildError
-from tabbook.frameworks import NAMES
 from tabbook.source import read_chapter
 
-from .conftest import FOUR, chapter_text
-from .test_book import browser, open_page, serve  # noqa: F401 (fixtures: one Chromium per session)
+from .conftest import FOUR, chapter_text, serve
 
 HOSTILE_SVG = (
     '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="120" height="60" '

@@ -177,6 +177,9 @@ OUTSIDE = {
                         "the {download} role names '/etc/passwd', which is no file in"),
     "link-to-a-file": ("See [the key](../../../secret/key.txt).\n", "See", "the link names"),
     "link-by-reference": ("See [the key][k].\n\n[k]: ../../../secret/key.txt\n", "[k]:", "the link reference [k]"),
+    "link-to-a-missing-section": ("See [Compilation](compilation.ipynb#graphs).\n", "See",
+                                  "the link goes to the section 'compilation.ipynb', but there is no chapter "
+                                  "compilation.md beside this one"),
     "path-link": ("See [it](path:../../x).\n", "See", "the link names"),
     "meta-refresh": ('<meta http-equiv="refresh" content="3;url=https://example.invalid">\n', "<meta",
                      "HTML in prose: <meta> is not allowed"),
