@@ -67,6 +67,8 @@ def to_notebook(chapter: Chapter, framework: str) -> nbformat.NotebookNode:
             "source": _relative(chapter.path),
         },
     }
+    if chapter.report:  # evaluated after the last cell by the executor (tabbook.report)
+        notebook.metadata["tabbook"]["report"] = dict(chapter.report)
     standalone.add_setup_cells(notebook, fw, chapter.name, savedcode.for_notebook(chapter, framework))
     return notebook
 

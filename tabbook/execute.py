@@ -51,7 +51,7 @@ from . import stored as stored_module
 from .errors import BuildError, display_path
 from .files import kernel_folder
 from .frameworks import ROOT, get
-from .record import recorded
+from . import report as report_module
 
 #: Helper modules whose source is part of every execution key: the notebooks carry them.
 NOTEBOOK_HELPERS = tuple(standalone.HELPERS.values())
@@ -264,7 +264,8 @@ class BoundedClient(NotebookClient):
 
 
 def execution_key(notebook: nbformat.NotebookNode, framework: str) -> str:
-    """sha256 (hex) of the cells, the framework's lock and the notebook helper modules.
+    """sha256 (hex) of the cells, the framework's lock, the notebook helper modules and the
+    chapter's report expressions (:mod:`tabbook.report`).
 
     The cells include the generated helpers cell, and so the saved definitions the notebook uses
     (:func:`tabbook.savedcode.for_notebook`): their source, not the whole saved module, is hashed.
@@ -273,6 +274,9 @@ def execution_key(notebook: nbformat.NotebookNode, framework: str) -> str:
     digest.update(get(framework).requirements.read_bytes())
     for helper in NOTEBOOK_HELPERS:
         digest.update(helper.read_bytes())
+    report = notebook.metadata.get("tabbook", {}).get("report")
+    if report:  # the results the build reads after the last cell (tabbook.report)
+        digest.update(json.dumps(report, sort_keys=True).encode())
     return digest.hexdigest()
 
 
@@ -306,7 +310,7 @@ def execute(notebook: nbformat.NotebookNode, path: Path, *, timeout: int = DEFAU
     key = execution_key(notebook, framework)
     stored, damage = (None, "") if force else read_stored(path, chapter, framework)
     if stored is not None and stored.metadata.get("tabbook", {}).get("execution_key") == key:
-        return Result(chapter, framework, "cached", records=recorded(stored))
+        return Result(chapter, framework, "cached", records=report_module.results(stored))
     result = _execute(notebook, path, key, timeout, limits, stop)
     if damage:
         result.notes.insert(0, damage)
@@ -339,6 +343,7 @@ def _run(notebook: nbformat.NotebookNode, path: Path, key: str, timeout: int, li
         running[:] = [cell_index]
 
     start = time.perf_counter()
+    report_module.append_cell(notebook)  # runs after the last cell; removed before writing
     try:
         with kernel_folder() as folder:  # the kernel's working directory: not tabs/<framework>/
             client = BoundedClient(notebook, limits=limits, stop=stop, timeout=timeout,
@@ -376,10 +381,15 @@ def _run(notebook: nbformat.NotebookNode, path: Path, key: str, timeout: int, li
         return Result(chapter, framework, "failed", seconds, error=(
             f"{framework}: {chapter}: {unshowable}: the book cannot show it, so the notebook is not written "
             f"({display_path(path)} is as it was); fix what the cell displays"))
+    try:
+        values = report_module.take_values(notebook)
+    except BuildError as error:
+        return Result(chapter, framework, "failed", seconds, error=f"{framework}: {chapter}: {error}")
     notebook.metadata["tabbook"]["execution_key"] = key
     notebook.metadata["tabbook"]["seconds"] = round(seconds, 1)  # for balancing test shards (tabbook.shard)
     scrub.scrub_notebook(notebook)  # published outputs: merged streams, no paths of this machine
-    result = Result(chapter, framework, "executed", seconds, recorded(notebook), notes=client.notes)
+    result = Result(chapter, framework, "executed", seconds, {**report_module.results(notebook), **values},
+                    notes=client.notes)
     try:
         convert.write_notebook(notebook, path)
     except OSError as error:
@@ -412,7 +422,10 @@ def _failure(notebook, running: list[int], start: float, what: str) -> Result:
     """The Result of a failed execution: which cell of which source line, with its traceback."""
     meta = notebook.metadata["tabbook"]
     report = f"{meta['framework']}: {meta['chapter']}: "
-    if running:
+    if running and report_module.is_report_cell(notebook.cells[running[0]]):
+        report += (f"the front matter's tabbook.report ({meta['source']}) {what} after the last cell"
+                   + _traceback(notebook.cells[running[0]]))
+    elif running:
         cell = notebook.cells[running[0]]
         line = cell.metadata.get("tabbook", {}).get("line")
         report += f"cell {running[0] + 1} (source {meta['source']}:{line}) {what}" + _traceback(cell)

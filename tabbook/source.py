@@ -101,6 +101,9 @@ class Chapter:
     #: The files of the assets folder (notebooks/assets/) that the chapter's prose names: its
     #: pictures and downloads, the only files of the machine the book copies for it (tabbook.prose).
     assets: tuple[Path, ...] = ()
+    #: The results the build reports for this chapter (the summary table): name -> a Python
+    #: expression evaluated in the notebook's kernel after its last cell (:mod:`tabbook.report`).
+    report: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def frameworks(self) -> tuple[str, ...]:
@@ -135,12 +138,13 @@ def read_chapter(path: Path | str) -> Chapter:
         raise SourceError(path, int(match.group(1)) if match else None,
                           f"malformed cell metadata: {_first_line(error)}", _METADATA_HINT) from None
     omitted = _omissions(path, front)
+    report = _report(path, front)
     cells = _cells(path, notebook, lines, markdown_meta)
     if not cells:
         raise SourceError(path, 1, "the chapter is empty", "write a '# Title' and at least one cell")
     title = _title(path, cells)
     _check_coverage(path, cells, omitted)
-    return Chapter(path, path.stem, title, tuple(cells), omitted, _assets(path, lines, cells, omitted))
+    return Chapter(path, path.stem, title, tuple(cells), omitted, _assets(path, lines, cells, omitted), report)
 
 
 #: Lines that git leaves in a file whose merge it could not finish.
@@ -442,6 +446,54 @@ def _omissions(path: Path, front: dict) -> dict[str, str]:
             raise SourceError(path, 2, f"the omission of {name} gives no reason",
                               f'write the reason readers will see: {name}: "why it is left out"')
     return {name: omit[name].strip() for name in NAMES if name in omit}
+
+
+#: The keys of the front matter's ``tabbook`` mapping.
+_SETTINGS = ("omit", "report")
+_REPORT_HINT = 'write tabbook: {report: {test_accuracy: "test_accuracy", device: "str(device)"}}'
+
+
+def _report(path: Path, front: dict) -> dict[str, str]:
+    """The chapter's ``tabbook.report``: result names (identifiers) -> Python expressions.
+
+    Raises:
+        SourceError: an unknown key under ``tabbook``, a report that is not a mapping, a name that
+            is not an identifier, or an expression that is not one valid Python expression.
+    """
+    import ast
+
+    settings = front.get("tabbook") or {}
+    line = _front_line(path, "tabbook")
+    for key in settings:
+        if key not in _SETTINGS:
+            raise SourceError(path, line, f"front matter 'tabbook' has the unknown key {key!r}",
+                              _did_you_mean(str(key), _SETTINGS))
+    report = settings.get("report") or {}
+    if not isinstance(report, dict):
+        raise SourceError(path, line, "front matter 'tabbook.report' must map result names to expressions", _REPORT_HINT)
+    for name, expression in report.items():
+        if not (isinstance(name, str) and name.isidentifier()):
+            raise SourceError(path, line, f"the report name {name!r} is not a Python identifier", _REPORT_HINT)
+        try:
+            if not isinstance(expression, str):
+                raise SyntaxError(f"{expression!r} is not a text")
+            ast.parse(expression.strip(), mode="eval")
+        except SyntaxError as error:
+            raise SourceError(path, line, f"the report expression for {name!r} is not one Python expression "
+                                          f"({error.msg if hasattr(error, 'msg') and error.msg else error})",
+                              _REPORT_HINT) from None
+    return {name: expression.strip() for name, expression in report.items()}
+
+
+def _front_line(path: Path, key: str) -> int:
+    """The line of the front matter's top-level ``key:`` (2, the first line inside it, if not found)."""
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    for number, text in enumerate(lines[1:], 2):
+        if text.strip() == "---":
+            break
+        if text.startswith(f"{key}:"):
+            return number
+    return 2
 
 
 def _cells(path: Path, notebook, lines: list[str], markdown_meta: dict[int, int]) -> list[Cell]:

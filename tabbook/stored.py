@@ -98,7 +98,7 @@ _TEXT_FIELDS = ("chapter", "title", "framework", "kernel", "source", "execution_
 def shape_problem(notebook: nbformat.NotebookNode) -> str | None:
     """What is wrong with the parts of a valid notebook that the build reads and the notebook
     format leaves open, or None: ``metadata.tabbook`` (a mapping of texts, ``seconds`` a finite
-    number), each cell's ``metadata.tabbook`` (a mapping; ``cell`` a number from 0, ``line`` a
+    number, ``results`` texts or finite numbers), each cell's ``metadata.tabbook`` (a mapping; ``cell`` a number from 0, ``line`` a
     number from 1) and each output (:func:`output_problem`). The answer names the cell (1-based).
     """
     meta = notebook.metadata.get("tabbook", {})
@@ -109,6 +109,12 @@ def shape_problem(notebook: nbformat.NotebookNode) -> str | None:
             return f"metadata.tabbook.{key} is {_shown(meta[key])}, not a text"
     if "seconds" in meta and not _finite(meta["seconds"]):
         return f"metadata.tabbook.seconds is {_shown(meta['seconds'])}, not a number of seconds"
+    results = meta.get("results", {})
+    if not isinstance(results, dict):
+        return f"metadata.tabbook.results is {_shown(results)}, not a mapping"
+    for name, value in results.items():
+        if not isinstance(value, str) and not _finite(value):
+            return f"metadata.tabbook.results[{name!r}] is {_shown(value)}, not a text or a finite number"
     for number, cell in enumerate(notebook.cells, 1):
         cell_meta = cell.metadata.get("tabbook", {})
         if not isinstance(cell_meta, dict):

@@ -7,7 +7,7 @@ import pytest
 from tabbook import convert, execute
 from tabbook.source import read_chapter
 
-from .conftest import FOUR, cell, chapter_text
+from .conftest import FOUR, FRONT, cell, chapter_text
 
 
 @pytest.fixture
@@ -31,6 +31,35 @@ def test_success_is_written_with_its_key_and_then_cached(chapter_with, tmp_path)
     assert ready.outputs[0].text == "ready\n"
     again = execute.execute(convert.to_notebook(chapter, "pytorch"), target)
     assert (again.status, again.records) == ("cached", {"test_accuracy": 0.5})
+
+
+REPORT_FRONT = FRONT.replace("---\n", '---\ntabbook:\n  report:\n    test_accuracy: "accuracy"\n'
+                                      '    device: "str(place)"\n', 1)
+
+
+def test_the_report_is_read_after_the_last_cell_and_leaves_no_cell(write_chapter, tmp_path):
+    text = chapter_text(cell("[pytorch]", "accuracy, place = numpy_like = 0.75, 'cpu'"), *FOUR, front=REPORT_FRONT)
+    chapter = read_chapter(write_chapter(text))
+    target = tmp_path / "chap.ipynb"
+    result = execute.execute(convert.to_notebook(chapter, "pytorch"), target)
+    assert (result.status, result.records) == ("executed", {"test_accuracy": 0.75, "device": "cpu"}), result.error
+    stored = nbformat.read(target, as_version=4)
+    assert stored.metadata.tabbook.results == {"test_accuracy": 0.75, "device": "cpu"}
+    assert not any("tabbook" in cell.source and cell.cell_type == "code" and "report" in cell.source
+                   for cell in stored.cells)
+    assert len(stored.cells) == len(convert.to_notebook(chapter, "pytorch").cells)
+    again = execute.execute(convert.to_notebook(chapter, "pytorch"), target)
+    assert (again.status, again.records) == ("cached", {"test_accuracy": 0.75, "device": "cpu"})
+
+
+def test_a_report_expression_that_fails_names_the_front_matter(write_chapter, tmp_path):
+    front = REPORT_FRONT.replace('"accuracy"', '"accuracy_typo"')
+    chapter = read_chapter(write_chapter(chapter_text(cell("[pytorch]", "accuracy, place = 0.75, 'cpu'"),
+                                                      *FOUR, front=front)))
+    target = tmp_path / "chap.ipynb"
+    result = execute.execute(convert.to_notebook(chapter, "pytorch"), target)
+    assert result.status == "failed" and not target.exists()
+    assert "the front matter's tabbook.report" in result.error and "NameError" in result.error, result.error
 
 
 def test_a_raising_cell_is_reported_and_the_good_notebook_kept(chapter_with, tmp_path):

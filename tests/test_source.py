@@ -175,3 +175,26 @@ def test_the_book_chapter_reads():
 
     chapter = read_chapter(NOTEBOOKS / "custom-layers.md")
     assert chapter.title == "Custom Layers" and chapter.omitted == {}
+
+
+@pytest.mark.parametrize("report, message", [
+    ("[test_accuracy]", ":2: front matter 'tabbook.report' must map result names to expressions"),
+    ('{"not a name": "x"}', ":2: the report name 'not a name' is not a Python identifier"),
+    ('{accuracy: "x +"}', ":2: the report expression for 'accuracy' is not one Python expression"),
+    ('{accuracy: "x = 1"}', ":2: the report expression for 'accuracy' is not one Python expression"),
+    ("{accuracy: 3}", ":2: the report expression for 'accuracy' is not one Python expression"),
+])
+def test_a_malformed_report_is_an_error_at_its_line(write_chapter, report, message):
+    path = write_chapter(chapter_text(*FOUR, front=FRONT.replace("---\n", f"---\ntabbook:\n  report: {report}\n", 1)))
+    assert f"{path}{message}" in error_of(path)
+
+
+def test_an_unknown_tabbook_setting_suggests_the_closest(write_chapter):
+    path = write_chapter(chapter_text(*FOUR, front=FRONT.replace("---\n", "---\ntabbook:\n  reprot: {a: b}\n", 1)))
+    assert error_of(path).startswith(f"{path}:2: front matter 'tabbook' has the unknown key 'reprot'")
+    assert "report" in error_of(path)
+
+
+def test_a_report_is_read_with_its_expressions(write_chapter):
+    front = FRONT.replace("---\n", '---\ntabbook:\n  report:\n    device: " str(device) "\n', 1)
+    assert read_chapter(write_chapter(chapter_text(*FOUR, front=front))).report == {"device": "str(device)"}
