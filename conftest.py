@@ -6,6 +6,12 @@ them without a kernel dialog; the framework's kernel, ``tabbook-<framework>``, i
 ``--nbval-kernel-name`` (or ``--nbval-current-env``) is given, so for each notebook that names
 its framework's kernel, this sets that option while nbval starts the kernel.
 
+nbval runs each notebook as its reader gets it: in a kernel of the framework's environment that
+has nothing of this checkout on ``sys.path`` (no ``PYTHONPATH``; the reaper runs as a script), in
+an empty folder, followed by one more item, "reader's view", which asserts that nothing of the
+checkout was imported and that the notebook wrote nothing beside itself. So the one execution
+per notebook checks both its outputs and that it runs standalone (docs/testing.md).
+
 nbval starts each kernel in the notebook's folder (``tabs/<framework>/``), where a cell that
 writes a file by a relative path would add to the repository or change its committed lock: here
 every notebook's kernel runs in a new empty temporary folder instead, removed when nbval is done
@@ -13,15 +19,34 @@ with the notebook (:func:`tabbook.files.kernel_folder`, as ``build.py execute`` 
 """
 from __future__ import annotations
 
+import collections
 import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
 
+import nbformat
 import nbval.plugin
 
 from tabbook.files import kernel_folder
 
 _nbval_setup = nbval.plugin.IPyNbFile.setup
 _nbval_teardown = nbval.plugin.IPyNbFile.teardown
+_nbval_collect = nbval.plugin.IPyNbFile.collect
 _RunningKernel = nbval.plugin.RunningKernel
+#: The prefix of the reader kernels' names: ``tabbook-reader-<framework>`` (:func:`_reader_kernels`).
+READER_PREFIX = "tabbook-reader-"
+#: The last item of every notebook: what its reader's run must leave true.
+READER_CHECK = """\
+import os, sys
+checkout = {root!r}
+assert not any(os.path.realpath(p or os.getcwd()).startswith(checkout) for p in sys.path), sys.path
+assert not os.path.realpath(os.getcwd()).startswith(checkout), os.getcwd()
+assert 'tabbook' not in sys.modules or sys.modules['tabbook'].__file__ == '<tabbook>', sys.modules['tabbook']
+assert os.listdir('.') == [], f"the notebook wrote {{sorted(os.listdir('.'))}} beside itself"
+"""
 
 
 def _setup_in_framework_kernel(self):
@@ -37,7 +62,7 @@ def _setup_in_framework_kernel(self):
         return _RunningKernel(kernel_name, cwd=str(workdir), **kwargs)
 
     if chosen:
-        options.nbval_kernel_name = kernel
+        options.nbval_kernel_name = READER_PREFIX + meta["framework"] if _READER_KERNELS else kernel
     nbval.plugin.RunningKernel = running_kernel
     try:
         return _nbval_setup(self)  # pytest calls teardown even when this fails
@@ -56,15 +81,62 @@ def _teardown_and_remove_folder(self):
             folder.close()
 
 
+def _collect_with_reader_check(self):
+    """nbval's items of the notebook, and for a notebook of the book one more: the reader's view."""
+    items = list(_nbval_collect(self))
+    meta = self.nb.metadata.get("tabbook")
+    if items and isinstance(meta, dict) and meta.get("kernel"):
+        from tabbook.frameworks import ROOT
+
+        cell = nbformat.v4.new_code_cell(READER_CHECK.format(root=str(ROOT)))
+        items.append(nbval.plugin.IPyNbCell.from_parent(
+            self, name="reader's view", cell_num=len(items), cell=cell,
+            options=collections.defaultdict(bool, check=True)))
+    return items
+
+
 nbval.plugin.IPyNbFile.setup = _setup_in_framework_kernel
 nbval.plugin.IPyNbFile.teardown = _teardown_and_remove_folder
+nbval.plugin.IPyNbFile.collect = _collect_with_reader_check
+_READER_KERNELS: list[str] = []  # the folder that holds them, once made
+
+
+def _reader_kernels() -> str:
+    """A folder (for ``JUPYTER_PATH``) with one kernelspec per framework, ``tabbook-reader-<name>``:
+    the framework's kernel (tabbook.envs.kernel_spec) without ``PYTHONPATH``, its reaper started
+    as a script, so the notebook sees nothing of this checkout, as on a reader's machine."""
+    from tabbook import envs
+    from tabbook.frameworks import NAMES, ROOT, get
+
+    folder = Path(tempfile.mkdtemp(prefix="tabbook-reader-kernels-"))
+    for name in NAMES:
+        spec = envs.kernel_spec(get(name))
+        argv = spec["argv"]
+        at = argv.index("-m")
+        assert argv[at + 1] == "tabbook.reaper", argv
+        spec["argv"] = [*argv[:at], str(ROOT / "tabbook" / "reaper.py"), *argv[at + 2:]]
+        spec["env"] = {key: value for key, value in spec["env"].items() if key != "PYTHONPATH"}
+        spec["display_name"] += " (reader)"
+        target = folder / "kernels" / f"{READER_PREFIX}{name}"
+        target.mkdir(parents=True)
+        (target / "kernel.json").write_text(json.dumps(spec, indent=1))
+    return str(folder)
 
 
 def pytest_configure(config):
-    """What a kernel's reaper leaves comes to the test session and ends with it (tabbook/reaper.py)."""
+    """What a kernel's reaper leaves comes to the test session and ends with it (tabbook/reaper.py);
+    the reader kernels are on ``JUPYTER_PATH`` for the session."""
     from tabbook import reaper
 
     reaper.become_subreaper()
+    folder = _reader_kernels()
+    _READER_KERNELS.append(folder)
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [folder, os.environ.get("JUPYTER_PATH")]))
+
+
+def pytest_unconfigure(config):
+    for folder in _READER_KERNELS:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # build.py test --shard K/N (tabbook/shard.py): this machine's share of the notebooks.

@@ -1,23 +1,24 @@
-"""Notebooks that run on their own: the generated setup cells, and every notebook under tabs/ run
-as a reader runs it (a copy in an empty folder, a kernel of the framework's environment with no
-PYTHONPATH and no checkout on sys.path, MNIST from TABBOOK_MNIST_DIR)."""
+"""Notebooks that run on their own: the generated setup cells. Every notebook under tabs/ is run
+as a reader runs it by nbval itself (conftest.py: an empty folder, a kernel of the framework's
+environment with no PYTHONPATH and no checkout on sys.path, MNIST from TABBOOK_MNIST_DIR, and a
+last item that asserts so); the last test here proves that item fails when it should."""
 from __future__ import annotations
 
 import ast
 import collections
 import json
+import os
 import shutil
 import subprocess
 import sys
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from tabbook import envs, standalone
 from tabbook.convert import to_notebook
 from tabbook.errors import BuildError
-from tabbook.frameworks import NAMES, NOTEBOOKS, ROOT, get
+from tabbook.frameworks import NOTEBOOKS, ROOT, get
 from tabbook.source import find_chapters, read_chapter
 
 from .conftest import FOUR, cell, chapter_text
@@ -103,22 +104,27 @@ def reader_kernel(tmp_path, framework: str) -> str:
     return name
 
 
-@pytest.mark.parametrize("chapter, framework", NOTEBOOK_CASES, ids=[f"{c.name}-{f}" for c, f in NOTEBOOK_CASES])
-def test_a_notebook_runs_on_its_own_from_an_empty_folder(chapter, framework, tmp_path, monkeypatch):
-    envs.check_env(get(framework))
-    folder = tmp_path / "reader"
-    folder.mkdir()
-    copy = folder / f"{chapter.name}.ipynb"
-    shutil.copy(get(framework).tab_dir / f"{chapter.name}.ipynb", copy)
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
-    kernel = reader_kernel(tmp_path, framework)
-    notebook = nbformat.read(copy, as_version=4)
-    notebook.cells.append(nbformat.v4.new_code_cell(
-        "import os, sys\n"
-        f"checkout = {str(ROOT)!r}\n"
-        "assert not any(os.path.realpath(p or os.getcwd()).startswith(checkout) for p in sys.path), sys.path\n"
-        "assert os.getcwd() != checkout and not os.getcwd().startswith(checkout + os.sep)\n"
-        "assert 'tabbook' not in sys.modules or sys.modules['tabbook'].__file__ == '<tabbook>'"))
-    NotebookClient(notebook, kernel_name=kernel, timeout=900,
-                   resources={"metadata": {"path": str(folder)}}).execute()
-    assert sorted(path.name for path in folder.iterdir()) == [copy.name]  # it wrote nothing beside itself
+@pytest.mark.parametrize("code, message", [
+    ("open('made-here', 'w').close()", "the notebook wrote ['made-here'] beside itself"),
+    (f"import sys\nsys.path.append({str(ROOT)!r})", "AssertionError"),
+])
+def test_nbval_runs_each_notebook_as_its_reader_and_fails_one_that_leans_on_the_checkout(
+        write_chapter, code, message):
+    """nbval's extra item (conftest.py, "reader's view") fails a notebook that wrote a file
+    beside itself or put the checkout on sys.path, and passes the same notebook without that."""
+    chapter = read_chapter(write_chapter(chapter_text(cell("[pytorch]", code), *FOUR)))
+    folder = ROOT / "build" / f"reader-check-{os.getpid()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        path = folder / "chap.ipynb"
+        nbformat.write(to_notebook(chapter, "pytorch"), path)
+        run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(path)],
+                             cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert run.returncode == 1 and "reader's view" in run.stdout and message in run.stdout, run.stdout[-3000:]
+        nbformat.write(to_notebook(read_chapter(write_chapter(chapter_text(cell("[pytorch]", "x = 0"), *FOUR))),
+                               "pytorch"), path)
+        run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(path)],
+                             cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0 and "passed" in run.stdout, run.stdout[-3000:]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
