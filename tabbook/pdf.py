@@ -17,32 +17,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import time
 from pathlib import Path
 
-from . import book
+from . import book, chromium
 from .errors import BuildError
 from .files import atomic_write_bytes, atomic_write_text
 from .frameworks import NAMES, ROOT
 from .source import Chapter
 
 SINGLE_DIR = ROOT / "build" / "single"
-CHROMIUM = "chromium"
 #: Beside the PDFs: {framework: the digest of what its PDF was printed from} (:func:`printed_from`).
 PRINTED = "printed.json"
-
-
-def chromium() -> str:
-    """The path of Debian's Chromium.
-
-    Raises:
-        BuildError: it is not installed.
-    """
-    found = shutil.which(CHROMIUM) or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-    if not found:
-        raise BuildError("the PDFs are printed by Chromium, which is not installed: apt-get install chromium")
-    return found
 
 
 def build(chapters: list[Chapter], source_dir: Path = book.SOURCE_DIR, html_dir: Path = book.HTML_DIR,
@@ -55,7 +41,8 @@ def build(chapters: list[Chapter], source_dir: Path = book.SOURCE_DIR, html_dir:
     only when a PDF is printed). Returns the seconds it took and the frameworks printed.
 
     Raises:
-        BuildError: the sources are missing, Sphinx failed, Chromium is missing or failed.
+        BuildError: the sources are missing, Sphinx failed, Chromium is missing and cannot be
+            installed here (:func:`tabbook.chromium.ensure`), or it failed.
     """
     start = time.perf_counter()
     if not (source_dir / "index.md").exists():
@@ -78,8 +65,9 @@ def build(chapters: list[Chapter], source_dir: Path = book.SOURCE_DIR, html_dir:
         if browser is not None:
             _print(browser, single_dir / "index.html", html_dir, stale)
         else:
+            executable = chromium.ensure()
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=chromium(), args=[
+                browser = playwright.chromium.launch(executable_path=executable, args=[
                     "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync"])
                 try:
