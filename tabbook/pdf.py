@@ -16,7 +16,9 @@ Their digest is kept beside the PDFs in ``pdf/printed.json``, one entry per fram
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import re
 import time
 from pathlib import Path
 
@@ -115,6 +117,7 @@ def _print(browser, page_path: Path, html_dir: Path, frameworks: tuple[str, ...]
             page = context.new_page()
             page.goto(f"{page_path.as_uri()}?framework={name}", wait_until="load")
             _prepare_for_print(page)
+            headings = page.evaluate(HEADINGS_SCRIPT) or []
             data = page.pdf(format="A4", print_background=True, outline=True, tagged=True,
                             margin={"top": "18mm", "bottom": "18mm", "left": "16mm", "right": "16mm"},
                             display_header_footer=True, header_template="<span></span>",
@@ -123,8 +126,85 @@ def _print(browser, page_path: Path, html_dir: Path, frameworks: tuple[str, ...]
         finally:
             context.close()
         target = html_dir / book.pdf_name(name)
-        atomic_write_bytes(target, data)
+        atomic_write_bytes(target, published(data, page_path.parent, headings))
         target.chmod(0o644)  # published next to the pages, readable by a web server
+
+
+#: The text of every heading the printed page shows, in document order, as a reader sees it
+#: (runs of white space as one space, the hidden "#" link to the heading left out).
+HEADINGS_SCRIPT = """() => Array.from(document.querySelectorAll('h1, h2, h3, h4, h5, h6'))
+  .filter(h => h.getClientRects().length > 0)
+  .map(h => { const copy = h.cloneNode(true);
+              copy.querySelectorAll('.headerlink').forEach(link => link.remove());
+              return copy.textContent.replace(/\\s+/g, ' ').trim(); })"""
+
+
+def published(data: bytes, page_folder: Path, headings: list[str]) -> bytes:
+    """The PDF ``data`` that Chromium printed from the one-page book in ``page_folder``, made fit
+    to publish beside the HTML book in its ``pdf/`` folder:
+
+    * a link to a file of the one-page book (Chromium writes ``file:///<page_folder>/...``: a path
+      of the build machine, dead for every reader) points at the same file of the HTML book,
+      relative to the PDF (``../_downloads/<digest>/<chapter>.ipynb``, ``../pdf/<name>.pdf``;
+      Sphinx puts a download at the same path in both builds); a link to any other ``file:`` URL
+      is removed (its text stays);
+    * each bookmark reads as its heading in ``headings`` (the page's headings in document order):
+      Chromium titles a bookmark with the text it painted, which loses the space at a line break
+      and repeats a heading's text painted twice ("5.5. 5.5. Trainable Parameters andTrainable
+      Parameters andConstants"). Bookmarks are matched to headings in order: a heading matches
+      the next bookmark whose title, white space removed, holds the heading's characters in order.
+    """
+    import pypdf
+    from pypdf.generic import ArrayObject, NameObject, TextStringObject
+
+    writer = pypdf.PdfWriter(clone_from=pypdf.PdfReader(io.BytesIO(data)))
+    base = page_folder.resolve().as_uri() + "/"
+    for page in writer.pages:
+        if "/Annots" not in page:
+            continue
+        kept = ArrayObject()
+        for reference in page["/Annots"]:
+            action = reference.get_object().get("/A")
+            uri = action.get("/URI") if action is not None else None
+            if isinstance(uri, str) and uri.lower().startswith("file:"):
+                if not uri.startswith(base):
+                    continue
+                action[NameObject("/URI")] = TextStringObject("../" + uri[len(base):])
+            kept.append(reference)
+        page[NameObject("/Annots")] = kept
+    keys, position = [re.sub(r"\s+", "", heading) for heading in headings], 0
+    for item in _outline_items(writer):
+        title = re.sub(r"\s+", "", str(item.get("/Title", "")))
+        for index in range(position, len(keys)):
+            if keys[index] and _is_subsequence(keys[index], title):
+                item[NameObject("/Title")] = TextStringObject(headings[index])
+                position = index + 1
+                break
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _is_subsequence(short: str, long: str) -> bool:
+    """Whether the characters of ``short`` occur in ``long`` in the same order."""
+    rest = iter(long)
+    return all(character in rest for character in short)
+
+
+def _outline_items(writer) -> list:
+    """The outline items (bookmarks) of ``writer``'s document in document order (depth first)."""
+    items, root = [], writer._root_object.get("/Outlines")
+
+    def walk(node):
+        while node is not None:
+            node = node.get_object()
+            items.append(node)
+            walk(node.get("/First"))
+            node = node.get("/Next")
+
+    if root is not None:
+        walk(root.get_object().get("/First"))
+    return items
 
 
 def _prepare_for_print(page) -> None:

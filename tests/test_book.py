@@ -25,15 +25,24 @@ from .conftest import FOUR, FRONT, cell, chapter_text, serve
 ARTIFACTS = ROOT / "build" / "test-artifacts"
 
 
+#: The repository the tested book says it is published from (book/conf.py's setting, as a fork
+#: sets it): the checkout that runs the tests may have no GitHub remote, and then no such link.
+REPOSITORY = "https://github.com/tabbook-tests/four-frameworks"
+
+
 @pytest.fixture(scope="session")
 def site(tmp_path_factory):
-    """The book built from the committed notebooks, served on localhost."""
+    """The book built from the committed notebooks, served on localhost, published (as
+    book/conf.py's setting says) from :data:`REPOSITORY`, discussions included."""
     out = tmp_path_factory.mktemp("book")
     chapters = [read_chapter(path) for path in find_chapters(NOTEBOOKS)]
-    seconds = book.build(chapters, source_dir=out / "src", html_dir=out / "html")
-    print(f"book built in {seconds:.1f} s")
-    base, httpd = serve(out / "html")
-    yield base, out / "html"
+    with pytest.MonkeyPatch.context() as setting:
+        setting.setenv("TABBOOK_REPOSITORY", REPOSITORY)
+        setting.delenv("TABBOOK_DISCUSSIONS", raising=False)
+        seconds = book.build(chapters, source_dir=out / "src", html_dir=out / "html")
+        print(f"book built in {seconds:.1f} s")
+        base, httpd = serve(out / "html")
+        yield base, out / "html"
     httpd.shutdown()
 
 
@@ -514,8 +523,37 @@ def test_each_pdf_holds_its_framework_code_only(site, pdfs, page):
         others = [other for other in NAMES if other != name and FRAMEWORK_CODE[other] in text]
         assert others == [], f"{name}'s PDF holds code of {others}"
         # Every chapter, in the order of notebooks/toc.yml, to the end of the last one.
-        assert "1.1.ASequentialModel" in text and "2.1.LayerswithoutParameters" in text
-        assert "Figure2.1." in text and "2.9.Exercises" in text and "Solution2" in text
-        assert text.index("1.1.ASequentialModel") < text.index("2.1.LayerswithoutParameters") \
-            < text.index("3.1.Tensors")
-        assert "3.4.Summary" in text and "Discussthischapter" in text, "the book is printed to its end"
+        order = [path.stem for path in find_chapters(NOTEBOOKS)]
+        layers, saving = order.index("custom-layers") + 1, order.index("saving-and-loading") + 1
+        assert "1.1.ASequentialModel" in text and f"{layers}.1.LayerswithoutParameters" in text
+        assert f"Figure{layers}.1." in text and f"{layers}.9.Exercises" in text and "Solution2" in text
+        assert text.index("1.1.ASequentialModel") < text.index(f"{layers}.1.LayerswithoutParameters") \
+            < text.index(f"{saving}.1.Tensors")
+        assert f"{saving}.4.Summary" in text and "Discussthischapter" in text, "the book is printed to its end"
+
+
+def _outline_titles(entries) -> list[str]:
+    """The titles of a PDF's bookmarks (pypdf's nested outline), depth first."""
+    return [title for entry in entries
+            for title in (_outline_titles(entry) if isinstance(entry, list) else [entry.title])]
+
+
+def test_the_pdfs_link_the_book_and_the_configured_repository_only(pdfs):
+    """Every link of a PDF is a file of the book, relative to the PDF, or the configured
+    repository's Colab notebook or discussion: no file:// path of the build machine (issue 22);
+    and its bookmarks read as its headings."""
+    saving = [path.stem for path in find_chapters(NOTEBOOKS)].index("saving-and-loading") + 1
+    colab = f"https://colab.research.google.com/github/{urlparse(REPOSITORY).path.strip('/')}/blob/"
+    for name, path in pdfs.items():
+        reader = pypdf.PdfReader(path)
+        links = [annotation.get_object()["/A"]["/URI"] for page_ in reader.pages
+                 for annotation in page_.get("/Annots") or [] if "/URI" in (annotation.get_object().get("/A") or {})]
+        relative = [link for link in links if not link.startswith("https://")]
+        assert relative and all((path.parent / link).resolve().is_file() for link in relative), relative
+        assert [link for link in links if "file:" in link] == []
+        elsewhere = [link for link in links if link.startswith("https://")
+                     and not link.startswith((colab, f"{REPOSITORY}/discussions?"))]
+        assert elsewhere == [], f"{name}: links to what is not configured"
+        titles = _outline_titles(reader.outline)
+        assert "1. Layers and Modules" in titles and f"{saving}. Saving, Loading and Exchanging Parameters" in titles
+        assert [title for title in titles if "  " in title or re.search(r"(\d+\.)+ \1", title)] == []
