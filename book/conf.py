@@ -58,11 +58,15 @@ html_theme_options = {
     "navigation_with_keys": True,
     "show_prev_next": True,
     "secondary_sidebar_items": ["page-toc"],
+    "navbar_center": [],
+    "primary_sidebar_end": [],  # the theme's default is an ad placeholder
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
     "github_url": tabbook_repository or None,
 }
-html_sidebars = {"**": []}  # few pages: the header lists them, each page has its own TOC
+# The whole table of contents (parts, sections) in the primary sidebar, on every page; the header
+# row keeps the logo, search and the theme switcher, without a link per chapter.
+html_sidebars = {"**": ["tabbook-toc.html"]}
 html_favicon = "_static/favicon.svg"
 # pydata-sphinx-theme reads the initial light/dark mode from here; empty, its script logs an error.
 html_context = {"default_mode": "auto"}

@@ -45,6 +45,8 @@ SYNC_GROUP = "framework"
 #: The class of what only the HTML book shows: instructions for a browser (tabs, keys, the
 #: address), hidden by the print style sheet (book/_static/book.css), so not in the PDFs.
 SCREEN_ONLY = "tabbook-screen-only"
+#: The class of each chapter's "Run it yourself" box (a dropdown: downloads, Colab, source).
+RUN_BOX = "tabbook-run"
 #: The tag of an exercise's solution: the page collapses it into a dropdown.
 SOLUTION_TAG = "solution"
 
@@ -255,7 +257,10 @@ def _with_downloads(text: str, chapter: Chapter) -> str:
             else:
                 links.append(f"[{title}]({url})")
         rows.append(f"* {get(name).title}: " + " · ".join(links))
-    block = ("\n\n````{admonition} Run it yourself\n:class: tip\n\n" + "\n".join(rows) + "\n\n"
+    # Open, but a dropdown: book/_static/tabbook.js closes it on a phone, where it would fill the
+    # first screen.
+    block = (f"\n\n````{{dropdown}} Run it yourself\n:open:\n:class-container: {RUN_BOX}\n\n"
+             + "\n".join(rows) + "\n\n"
              "Each notebook runs on its own: its first cell installs the package versions it was "
              "executed with where they are missing. "
              f"Source: {{download}}`{chapter.name}.md <_sources_md/{chapter.name}.md>`.\n````\n")
