@@ -187,7 +187,7 @@ def test_a_pdf_links_the_book_relative_to_itself_and_no_machine_path(printed, tm
     html, _ = printed
     for name in NAMES:
         path = html / book.pdf_name(name)
-        links = _links(pypdf.PdfReader(path))
+        links = _links(pypdf.PdfReader(path, strict=True))  # strict: the appended update is well formed
         assert [link for link in links if "file:" in link or str(tmp_path) in link] == []
         downloads = [link for link in links if link.endswith("links.ipynb")]
         assert len(downloads) == 4 and all(link.startswith("../_downloads/") for link in downloads), links
@@ -201,10 +201,45 @@ def test_bookmarks_read_as_the_headings_and_browser_instructions_are_not_printed
     import pypdf
 
     html = printed[0]
-    reader = pypdf.PdfReader(html / book.pdf_name("pytorch"))
+    reader = pypdf.PdfReader(html / book.pdf_name("pytorch"), strict=True)
     assert _outline(reader.outline) == ["Deep-Learning Building Blocks in Four Frameworks", "  1. Links and Bookmarks",
                                         f"    1.1. {LONG}", "    1.2. Summary"]
     text = " ".join(page.extract_text() for page in reader.pages)
     assert "Every chapter shows the same ideas" in text and "Download notebook" in text
     for instruction in ("Ctrl+K", "Ctrl+F", "?framework=", "Pick your framework"):
         assert instruction not in text, instruction
+
+
+def test_published_rewrites_book_links_drops_other_file_links_and_retitles_bookmarks(tmp_path):
+    """pdf.published on a PDF made here (no Chromium): the three kinds of link, and bookmarks
+    titled as Chromium titles them, are appended as an update that a strict reader reads."""
+    import io
+
+    import pypdf
+    from pypdf.generic import ArrayObject, DictionaryObject, FloatObject, NameObject, TextStringObject
+
+    single = tmp_path / "single"
+    writer = pypdf.PdfWriter()
+    writer.add_blank_page(200, 200)
+    for uri in (f"{single.as_uri()}/_downloads/abc/links.ipynb", "file:///etc/passwd", "https://example.org/x"):
+        writer.add_annotation(0, DictionaryObject({
+            NameObject("/Type"): NameObject("/Annot"), NameObject("/Subtype"): NameObject("/Link"),
+            NameObject("/Rect"): ArrayObject([FloatObject(0), FloatObject(0), FloatObject(10), FloatObject(10)]),
+            NameObject("/A"): DictionaryObject({NameObject("/S"): NameObject("/URI"),
+                                                NameObject("/URI"): TextStringObject(uri)})}))
+    chapter = writer.add_outline_item("1. Links andBookmarks", 0)
+    writer.add_outline_item("1.1. 1.1. A Long Section andA Long Section andTitle", 0, parent=chapter)
+    writer.add_outline_item("1.2. Summary", 0, parent=chapter)
+    original = io.BytesIO()
+    writer.write(original)
+
+    data = pdf.published(original.getvalue(), single, ["1. Links and Bookmarks", "1.1. A Long Section and Title",
+                                                       "1.2. Summary"])
+    assert data.startswith(original.getvalue()), "an incremental update: the original bytes stay"
+    reader = pypdf.PdfReader(io.BytesIO(data), strict=True)
+    actions = [annotation.get_object().get("/A") for annotation in reader.pages[0]["/Annots"]]
+    assert [action and action["/URI"] for action in actions] == [
+        "../_downloads/abc/links.ipynb", None, "https://example.org/x"]
+    assert _outline(reader.outline) == ["1. Links and Bookmarks", "  1.1. A Long Section and Title", "  1.2. Summary"]
+    assert pdf.published(data, single, ["1. Links and Bookmarks", "1.1. A Long Section and Title",
+                                        "1.2. Summary"]) == data, "nothing left to change"
