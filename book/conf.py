@@ -2,21 +2,28 @@
 (tabbook/book.py) into build/book-src; this folder holds only the configuration and the CSS."""
 
 import os
+from pathlib import Path
 
 project = "Deep-Learning Building Blocks in Four Frameworks"
 
-# The book's repository, set here and only here (TABBOOK_REPOSITORY overrides it for a fork):
-# the header links it, and each chapter's "Open in Colab" links point at its executed notebooks,
-# tabs/<framework>/<chapter>.ipynb on this branch. Only a GitHub repository gets those links;
-# empty means none.
-tabbook_repository = os.environ.get("TABBOOK_REPOSITORY", "https://github.com/tabbook/four-frameworks")
+# The book's repository: the GitHub repository the book is published from. Set it here (or with
+# TABBOOK_REPOSITORY, for a fork) to its web address, or to "" for none; left None, it is the
+# checkout's `origin` remote when that is on GitHub, else none (tabbook/origin.py). The header
+# links it, and each chapter's "Open in Colab" links point at its executed notebooks,
+# tabs/<framework>/<chapter>.ipynb on tabbook_branch. Only a GitHub repository gets those links.
+tabbook_repository = os.environ.get("TABBOOK_REPOSITORY", None)
+if tabbook_repository is None:
+    from tabbook.origin import github_origin
+
+    tabbook_repository = github_origin(Path(__file__).resolve().parent.parent)
 tabbook_branch = os.environ.get("TABBOOK_BRANCH", "main")
 # Each chapter ends with a link to its discussion: this URL pattern, set here and only here
 # (TABBOOK_DISCUSSIONS overrides it), with {chapter} the chapter's file name and {title} its
-# title. Empty means no link.
+# title. Empty means no link; by default, the GitHub repository's discussions, if there is one.
 tabbook_discussions = os.environ.get(
     "TABBOOK_DISCUSSIONS",
-    f"{tabbook_repository}/discussions?discussions_q={{title}}" if tabbook_repository else "")
+    f"{tabbook_repository}/discussions?discussions_q={{title}}"
+    if tabbook_repository.startswith("https://github.com/") else "")
 author = "The tabbook authors"
 copyright = "2026, the tabbook authors"
 
@@ -51,11 +58,15 @@ html_theme_options = {
     "navigation_with_keys": True,
     "show_prev_next": True,
     "secondary_sidebar_items": ["page-toc"],
+    "navbar_center": [],
+    "primary_sidebar_end": [],  # the theme's default is an ad placeholder
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
     "github_url": tabbook_repository or None,
 }
-html_sidebars = {"**": []}  # few pages: the header lists them, each page has its own TOC
+# The whole table of contents (parts, sections) in the primary sidebar, on every page; the header
+# row keeps the logo, search and the theme switcher, without a link per chapter.
+html_sidebars = {"**": ["tabbook-toc.html"]}
 html_favicon = "_static/favicon.svg"
 # pydata-sphinx-theme reads the initial light/dark mode from here; empty, its script logs an error.
 html_context = {"default_mode": "auto"}

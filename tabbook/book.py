@@ -42,6 +42,11 @@ CONF_DIR = ROOT / "book"
 SOURCE_DIR = ROOT / "build" / "book-src"
 HTML_DIR = ROOT / "build" / "html"
 SYNC_GROUP = "framework"
+#: The class of what only the HTML book shows: instructions for a browser (tabs, keys, the
+#: address), hidden by the print style sheet (book/_static/book.css), so not in the PDFs.
+SCREEN_ONLY = "tabbook-screen-only"
+#: The class of each chapter's "Run it yourself" box (a dropdown: downloads, Colab, source).
+RUN_BOX = "tabbook-run"
 #: The tag of an exercise's solution: the page collapses it into a dropdown.
 SOLUTION_TAG = "solution"
 
@@ -113,13 +118,15 @@ def index_page(chapters: list[Chapter]) -> str:
                       for name in NAMES)
     return (
         "# Deep-Learning Building Blocks in Four Frameworks\n\n"
-        "Every chapter shows the same ideas in MXNet, PyTorch, TensorFlow and MindSpore. Pick your "
-        "framework on any tab: every code block of the book follows, and the book remembers your "
-        "choice. A link can choose it too: add `?framework=pytorch` to the address.\n\n"
+        "Every chapter shows the same ideas in MXNet, PyTorch, TensorFlow and MindSpore.\n\n"
+        # What only a browser can do is not printed in the PDFs (book.css: @media print).
+        f"```{{container}} {SCREEN_ONLY}\n"
+        "Pick your framework on any tab: every code block of the book follows, and the book "
+        "remembers your choice. A link can choose it too: add `?framework=pytorch` to the address.\n\n"
         "Your browser's find (Ctrl+F) sees only the selected framework's tabs. The book's search "
         "(the search button, or Ctrl+K) searches the code and outputs of all four frameworks: a "
         "result opens the page at the first match, highlighted, in the tab of the framework that "
-        "holds it.\n\n"
+        "holds it.\n```\n\n"
         f"The whole book as a PDF, with one framework's code: {pdfs}.\n\n"
         + _tab_set(tabs)
         + toctrees
@@ -250,7 +257,10 @@ def _with_downloads(text: str, chapter: Chapter) -> str:
             else:
                 links.append(f"[{title}]({url})")
         rows.append(f"* {get(name).title}: " + " · ".join(links))
-    block = ("\n\n````{admonition} Run it yourself\n:class: tip\n\n" + "\n".join(rows) + "\n\n"
+    # Open, but a dropdown: book/_static/tabbook.js closes it on a phone, where it would fill the
+    # first screen.
+    block = (f"\n\n````{{dropdown}} Run it yourself\n:open:\n:class-container: {RUN_BOX}\n\n"
+             + "\n".join(rows) + "\n\n"
              "Each notebook runs on its own: its first cell installs the package versions it was "
              "executed with where they are missing. "
              f"Source: {{download}}`{chapter.name}.md <_sources_md/{chapter.name}.md>`.\n````\n")

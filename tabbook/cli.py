@@ -467,7 +467,10 @@ def cmd_check(args) -> int:
 
 
 def cmd_test(args) -> int:
+    from . import chromium
+
     cmd_env(argparse.Namespace(names=[], force=False, device=None))
+    chromium.ensure(log=_log)  # the browser tests and the PDF test drive it
     command = [sys.executable, "-m", "pytest", *args.pytest_args]
     _log(" ".join(command))
     return subprocess.call(command, cwd=ROOT, env=os.environ.copy())

@@ -16,33 +16,21 @@ Their digest is kept beside the PDFs in ``pdf/printed.json``, one entry per fram
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import shutil
+import re
 import time
 from pathlib import Path
 
-from . import book
+from . import book, chromium
 from .errors import BuildError
 from .files import atomic_write_bytes, atomic_write_text
 from .frameworks import NAMES, ROOT
 from .source import Chapter
 
 SINGLE_DIR = ROOT / "build" / "single"
-CHROMIUM = "chromium"
 #: Beside the PDFs: {framework: the digest of what its PDF was printed from} (:func:`printed_from`).
 PRINTED = "printed.json"
-
-
-def chromium() -> str:
-    """The path of Debian's Chromium.
-
-    Raises:
-        BuildError: it is not installed.
-    """
-    found = shutil.which(CHROMIUM) or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-    if not found:
-        raise BuildError("the PDFs are printed by Chromium, which is not installed: apt-get install chromium")
-    return found
 
 
 def build(chapters: list[Chapter], source_dir: Path = book.SOURCE_DIR, html_dir: Path = book.HTML_DIR,
@@ -55,7 +43,8 @@ def build(chapters: list[Chapter], source_dir: Path = book.SOURCE_DIR, html_dir:
     only when a PDF is printed). Returns the seconds it took and the frameworks printed.
 
     Raises:
-        BuildError: the sources are missing, Sphinx failed, Chromium is missing or failed.
+        BuildError: the sources are missing, Sphinx failed, Chromium is missing and cannot be
+            installed here (:func:`tabbook.chromium.ensure`), or it failed.
     """
     start = time.perf_counter()
     if not (source_dir / "index.md").exists():
@@ -78,8 +67,9 @@ def build(chapters: list[Chapter], source_dir: Path = book.SOURCE_DIR, html_dir:
         if browser is not None:
             _print(browser, single_dir / "index.html", html_dir, stale)
         else:
+            executable = chromium.ensure()
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=chromium(), args=[
+                browser = playwright.chromium.launch(executable_path=executable, args=[
                     "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync"])
                 try:
@@ -127,6 +117,7 @@ def _print(browser, page_path: Path, html_dir: Path, frameworks: tuple[str, ...]
             page = context.new_page()
             page.goto(f"{page_path.as_uri()}?framework={name}", wait_until="load")
             _prepare_for_print(page)
+            headings = page.evaluate(HEADINGS_SCRIPT) or []
             data = page.pdf(format="A4", print_background=True, outline=True, tagged=True,
                             margin={"top": "18mm", "bottom": "18mm", "left": "16mm", "right": "16mm"},
                             display_header_footer=True, header_template="<span></span>",
@@ -135,8 +126,141 @@ def _print(browser, page_path: Path, html_dir: Path, frameworks: tuple[str, ...]
         finally:
             context.close()
         target = html_dir / book.pdf_name(name)
-        atomic_write_bytes(target, data)
+        atomic_write_bytes(target, published(data, page_path.parent, headings))
         target.chmod(0o644)  # published next to the pages, readable by a web server
+
+
+#: The text of every heading the printed page shows, in document order, as a reader sees it
+#: (runs of white space as one space, the hidden "#" link to the heading left out).
+HEADINGS_SCRIPT = """() => Array.from(document.querySelectorAll('h1, h2, h3, h4, h5, h6'))
+  .filter(h => h.getClientRects().length > 0)
+  .map(h => { const copy = h.cloneNode(true);
+              copy.querySelectorAll('.headerlink').forEach(link => link.remove());
+              return copy.textContent.replace(/\\s+/g, ' ').trim(); })"""
+
+
+def published(data: bytes, page_folder: Path, headings: list[str]) -> bytes:
+    """The PDF ``data`` that Chromium printed from the one-page book in ``page_folder``, made fit
+    to publish beside the HTML book in its ``pdf/`` folder:
+
+    * a link to a file of the one-page book (Chromium writes ``file:///<page_folder>/...``: a path
+      of the build machine, dead for every reader) points at the same file of the HTML book,
+      relative to the PDF (``../_downloads/<digest>/<chapter>.ipynb``, ``../pdf/<name>.pdf``;
+      Sphinx puts a download at the same path in both builds); a link to any other ``file:`` URL
+      loses its target (its text stays);
+    * each bookmark reads as its heading in ``headings`` (the page's headings in document order):
+      Chromium titles a bookmark with the text it painted, which loses the space at a line break
+      and repeats a heading's text painted twice ("5.5. 5.5. Trainable Parameters andTrainable
+      Parameters andConstants"). Bookmarks are matched to headings in order: a heading matches
+      the next bookmark whose title, white space removed, holds the heading's characters in order.
+
+    The changed objects are appended as an incremental update (:func:`_append_update`): pypdf
+    reads the whole book's ten thousand objects in 20 s to rewrite it, and in 0.5 s to find them.
+    """
+    import pypdf
+    from pypdf.generic import NameObject, TextStringObject
+
+    reader = pypdf.PdfReader(io.BytesIO(data))
+    changed = {}
+    base = page_folder.resolve().as_uri() + "/"
+    for page in reader.pages:
+        annotations = page.get("/Annots")
+        for reference in annotations.get_object() if annotations is not None else []:
+            annotation = reference.get_object()
+            action = annotation.get("/A")
+            uri = action.get_object().get("/URI") if action is not None else None
+            if not (isinstance(uri, str) and uri.lower().startswith("file:")):
+                continue
+            if uri.startswith(base):
+                action.get_object()[NameObject("/URI")] = TextStringObject("../" + uri[len(base):])
+                holder = reference if _is_direct(action) else action  # the object that changed
+            else:
+                del annotation["/A"]
+                holder = reference
+            changed[_key(holder)] = holder.get_object()
+    keys, position = [re.sub(r"\s+", "", heading) for heading in headings], 0
+    for reference, item in _outline_items(reader):
+        title = re.sub(r"\s+", "", str(item.get("/Title", "")))
+        for index in range(position, len(keys)):
+            if keys[index] and _is_subsequence(keys[index], title):
+                if str(item.get("/Title")) != headings[index]:
+                    item[NameObject("/Title")] = TextStringObject(headings[index])
+                    changed[(reference.idnum, reference.generation)] = item
+                position = index + 1
+                break
+    return _append_update(data, reader, changed) if changed else data
+
+
+def _is_direct(value) -> bool:
+    from pypdf.generic import IndirectObject
+
+    return not isinstance(value, IndirectObject)
+
+
+def _key(reference) -> tuple[int, int]:
+    """(object number, generation) of a changed link's object.
+
+    Raises:
+        BuildError: it is not an object of its own (Chromium writes each link annotation as one).
+    """
+    if _is_direct(reference):
+        raise BuildError("Chromium wrote a link annotation that is not an indirect object; tabbook/pdf.py "
+                         "cannot rewrite its target: report this with the Chromium version")
+    return reference.idnum, reference.generation
+
+
+def _append_update(data: bytes, reader, changed: dict[tuple[int, int], object]) -> bytes:
+    """``data`` with the objects ``changed`` ({(number, generation): new object}) appended as an
+    incremental update (PDF 1.7, 7.5.6): the new objects, a cross-reference section for them and a
+    trailer whose /Prev is the original cross-reference section."""
+    from pypdf.generic import DictionaryObject, NameObject, NumberObject
+
+    start = re.search(rb"startxref\s+(\d+)\s+%%EOF\s*$", data[-1024:])
+    if start is None:
+        raise BuildError("Chromium's PDF does not end with startxref and %%EOF; tabbook/pdf.py cannot update it")
+    out = io.BytesIO()
+    out.write(data if data.endswith(b"\n") else data + b"\n")
+    offsets = {}
+    for (number, generation), value in sorted(changed.items()):
+        offsets[number] = (out.tell(), generation)
+        out.write(f"{number} {generation} obj\n".encode())
+        value.write_to_stream(out)
+        out.write(b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 1\n0000000000 65535 f \n")  # the head of the free list, as the first section has it
+    for number, (offset, generation) in sorted(offsets.items()):
+        out.write(f"{number} 1\n{offset:010d} {generation:05d} n \n".encode())
+    trailer = DictionaryObject({key: value for key, value in reader.trailer.items()
+                                if key in ("/Size", "/Root", "/Info", "/ID")})
+    trailer[NameObject("/Prev")] = NumberObject(int(start.group(1)))
+    out.write(b"trailer\n")
+    trailer.write_to_stream(out)
+    out.write(f"\nstartxref\n{xref}\n%%EOF\n".encode())
+    return out.getvalue()
+
+
+def _is_subsequence(short: str, long: str) -> bool:
+    """Whether the characters of ``short`` occur in ``long`` in the same order."""
+    rest = iter(long)
+    return all(character in rest for character in short)
+
+
+def _outline_items(reader) -> list:
+    """The outline items (bookmarks) of ``reader``'s document in document order (depth first),
+    each as (its indirect reference, the item)."""
+    items = []
+    root = reader.trailer["/Root"].get_object().get("/Outlines")
+
+    def walk(reference):
+        while reference is not None:
+            item = reference.get_object()
+            items.append((reference, item))
+            walk(item.get("/First"))
+            reference = item.get("/Next")
+
+    if root is not None:
+        walk(root.get_object().get("/First"))
+    return items
 
 
 def _prepare_for_print(page) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import shutil
 import textwrap
 import threading
 from pathlib import Path
@@ -17,7 +16,9 @@ from urllib.parse import urlparse
 
 import pytest
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+from tabbook import chromium
+
+CHROMIUM = chromium.find() or "/usr/bin/chromium"
 
 FRONT = """---
 jupytext:
@@ -72,7 +73,8 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture(scope="session")
 def browser():
     if not Path(CHROMIUM).exists():
-        pytest.fail("the browser tests need Debian's Chromium: apt-get install chromium")
+        pytest.fail("the browser tests need Debian's Chromium: python3 build.py test installs it where it may, "
+                    "else run: sudo apt-get update && sudo apt-get install -y chromium")
     from playwright import sync_api as playwright_api
 
     with playwright_api.sync_playwright() as playwright:

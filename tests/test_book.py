@@ -25,15 +25,24 @@ from .conftest import FOUR, FRONT, cell, chapter_text, serve
 ARTIFACTS = ROOT / "build" / "test-artifacts"
 
 
+#: The repository the tested book says it is published from (book/conf.py's setting, as a fork
+#: sets it): the checkout that runs the tests may have no GitHub remote, and then no such link.
+REPOSITORY = "https://github.com/tabbook-tests/four-frameworks"
+
+
 @pytest.fixture(scope="session")
 def site(tmp_path_factory):
-    """The book built from the committed notebooks, served on localhost."""
+    """The book built from the committed notebooks, served on localhost, published (as
+    book/conf.py's setting says) from :data:`REPOSITORY`, discussions included."""
     out = tmp_path_factory.mktemp("book")
     chapters = [read_chapter(path) for path in find_chapters(NOTEBOOKS)]
-    seconds = book.build(chapters, source_dir=out / "src", html_dir=out / "html")
-    print(f"book built in {seconds:.1f} s")
-    base, httpd = serve(out / "html")
-    yield base, out / "html"
+    with pytest.MonkeyPatch.context() as setting:
+        setting.setenv("TABBOOK_REPOSITORY", REPOSITORY)
+        setting.delenv("TABBOOK_DISCUSSIONS", raising=False)
+        seconds = book.build(chapters, source_dir=out / "src", html_dir=out / "html")
+        print(f"book built in {seconds:.1f} s")
+        base, httpd = serve(out / "html")
+        yield base, out / "html"
     httpd.shutdown()
 
 
@@ -122,18 +131,59 @@ def test_each_framework_has_its_download_and_colab_link(site, page):
     page.goto(f"{base}/custom-layers.html")
     repository, branch = book.repository_settings()
     owner_repo = urlparse(repository).path.strip("/")
-    rows = page.eval_on_selector_all(".admonition li", "items => items.map(item => item.innerText)")
+    rows = page.eval_on_selector_all(".tabbook-run li", "items => items.map(item => item.innerText)")
     colab = page.eval_on_selector_all("a[href*='colab.research.google.com']", "links => links.map(l => l.href)")
     assert colab == [f"https://colab.research.google.com/github/{owner_repo}/blob/{branch}/tabs/{name}/custom-layers.ipynb"
                      for name in ("pytorch", "tensorflow", "mindspore")]
     assert [row.split(":")[0] for row in rows] == ["MXNet", "PyTorch", "TensorFlow", "MindSpore"]
     assert "Open in Colab: not available (MXNet 1.9.1 has no wheel for Python 3.12" in rows[0]
     for name in NAMES:  # each row's download is its own framework's notebook
-        href = page.eval_on_selector(f".admonition li:nth-child({NAMES.index(name) + 1}) a.download", "a => a.href")
+        href = page.eval_on_selector(f".tabbook-run li:nth-child({NAMES.index(name) + 1}) a.download", "a => a.href")
         downloaded = json.loads(page.request.get(href).text())
         assert downloaded["metadata"]["tabbook"]["framework"] == name
         assert downloaded["metadata"]["kernelspec"]["name"] == "python3"
     assert page.eval_on_selector_all(f"header a[href='{repository}']", "links => links.length") >= 1
+
+
+@pytest.mark.parametrize("name", ["index", "custom-layers", "saving-and-loading"])
+def test_the_sidebar_holds_the_whole_table_of_contents_and_the_header_no_chapter(site, page, name):
+    """Navigation for a book of ten sections and more (issue 22): every part and every section of
+    notebooks/toc.yml in the sidebar, in order, the current one marked; the header row lists none."""
+    from tabbook import toc
+
+    base, _ = site
+    page.goto(f"{base}/{name}.html")
+    chapters = {chapter.name: chapter for chapter in map(read_chapter, find_chapters(NOTEBOOKS))}
+    parts = toc.parts_of(list(chapters), NOTEBOOKS)
+    sidebar = page.locator("nav.tabbook-toc")
+    assert sidebar.is_visible()
+    assert sidebar.locator(".caption-text").all_inner_texts() == [part.caption for part in parts]
+    links = sidebar.locator("li.toctree-l1 > a")
+    assert [text.split(". ", 1)[1] for text in links.all_inner_texts()] == [
+        chapters[chapter].title for part in parts for chapter in part.chapters]
+    assert [href.split("#")[0] or f"{name}.html" for href in links.evaluate_all("all => all.map(a => a.getAttribute('href'))")] \
+        == [f"{chapter}.html" for part in parts for chapter in part.chapters]
+    if name != "index":
+        assert sidebar.locator("li.current > a").inner_text().endswith(chapters[name].title)
+    assert page.locator(f"header a[href$='{name}.html'], header a[href$='saving-and-loading.html']").count() == 0
+
+
+def test_the_run_box_is_open_on_a_desktop_and_closed_on_a_phone(site, open_page):
+    """On a phone (390 px) the "Run it yourself" box would fill the first screen: it starts closed
+    there, and opens with a tap; on a desktop it is open."""
+    base, _ = site
+    desktop = open_page()
+    desktop.goto(f"{base}/custom-layers.html")
+    assert desktop.locator("details.tabbook-run").evaluate("box => box.open")
+    assert desktop.locator("details.tabbook-run a.download").first.is_visible()
+    phone = open_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    phone.goto(f"{base}/custom-layers.html")
+    box = phone.locator("details.tabbook-run")
+    assert not box.evaluate("box => box.open")
+    assert not box.locator("a.download").first.is_visible()
+    assert box.bounding_box()["height"] < 844 / 4
+    box.locator("summary").tap()
+    assert box.locator("a.download").first.is_visible()
 
 
 def test_search_finds_a_word_of_the_chapter(site, page):
@@ -537,3 +587,30 @@ def test_each_pdf_holds_its_framework_code_only(site, pdfs, page):
         assert f"Figure{figure}.1." in text and _numbered("custom-layers", "Exercises") in text and "Solution2" in text
         last = order[-1]
         assert _numbered(last, "Summary") in text and "Discussthischapter" in text, "the book is printed to its end"
+
+
+def _outline_titles(entries) -> list[str]:
+    """The titles of a PDF's bookmarks (pypdf's nested outline), depth first."""
+    return [title for entry in entries
+            for title in (_outline_titles(entry) if isinstance(entry, list) else [entry.title])]
+
+
+def test_the_pdfs_link_the_book_and_the_configured_repository_only(pdfs):
+    """Every link of a PDF is a file of the book, relative to the PDF, or the configured
+    repository's Colab notebook or discussion: no file:// path of the build machine (issue 22);
+    and its bookmarks read as its headings."""
+    saving = [path.stem for path in find_chapters(NOTEBOOKS)].index("saving-and-loading") + 1
+    colab = f"https://colab.research.google.com/github/{urlparse(REPOSITORY).path.strip('/')}/blob/"
+    for name, path in pdfs.items():
+        reader = pypdf.PdfReader(path)
+        links = [annotation.get_object()["/A"]["/URI"] for page_ in reader.pages
+                 for annotation in page_.get("/Annots") or [] if "/URI" in (annotation.get_object().get("/A") or {})]
+        relative = [link for link in links if not link.startswith("https://")]
+        assert relative and all((path.parent / link).resolve().is_file() for link in relative), relative
+        assert [link for link in links if "file:" in link] == []
+        elsewhere = [link for link in links if link.startswith("https://")
+                     and not link.startswith((colab, f"{REPOSITORY}/discussions?"))]
+        assert elsewhere == [], f"{name}: links to what is not configured"
+        titles = _outline_titles(reader.outline)
+        assert "1. Layers and Modules" in titles and f"{saving}. Saving, Loading and Exchanging Parameters" in titles
+        assert [title for title in titles if "  " in title or re.search(r"(\d+\.)+ \1", title)] == []

@@ -6,6 +6,9 @@
 // * A page opened from a search result highlights the search terms, scrolls to the first match
 //   and, when that match is in a framework tab that is not selected (or in a closed solution),
 //   opens it.
+// * On a phone (a window narrower than PHONE_WIDTH), each chapter's "Run it yourself" box
+//   starts closed, so that it does not fill the first screen; it is open everywhere else, and
+//   in print (tabbook/pdf.py opens every <details>).
 "use strict";
 (() => {
   const script = document.currentScript;
@@ -86,7 +89,19 @@
     look();
   }
 
+  const PHONE_WIDTH = 576; // Bootstrap's "sm" breakpoint, where the theme's layout turns to a phone's
+
+  function closeRunBoxesOnAPhone() {
+    if (!window.matchMedia(`(max-width: ${PHONE_WIDTH - 0.02}px)`).matches) return;
+    document.querySelectorAll("details.tabbook-run").forEach((box) => { box.open = false; });
+  }
+
   normaliseFrameworkParameter();
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", closeRunBoxesOnAPhone);
+  } else {
+    closeRunBoxesOnAPhone();
+  }
   if (searchTerms().trim()) {
     document.addEventListener("DOMContentLoaded", () => {
       if (document.querySelector(".bd-search-container")) return; // the search page itself
