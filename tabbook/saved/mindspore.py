@@ -34,13 +34,13 @@ class MyDense(nn.Cell):
         return ops.relu(linear) if self.relu else linear
 
 
-# notebooks/custom-layers.md:1405
+# notebooks/custom-layers.md:847
 def get_net():
     """The chapter's MLP: 784 inputs, hidden layers of 128 and 64 units, 10 outputs."""
     return nn.SequentialCell(MyDense(784, 128), MyDense(128, 64), MyDense(64, 10, relu=False))
 
 
-# notebooks/custom-layers.md:1768
+# notebooks/custom-layers.md:1250
 import numpy
 import mindspore.dataset as ds
 

@@ -11,7 +11,7 @@ from mxnet import autograd, gluon, init, np, npx
 from mxnet.gluon import nn
 
 
-# notebooks/custom-layers.md:871
+# notebooks/custom-layers.md:708
 class MyHybridDense(nn.HybridBlock):
     """A dense layer whose in_units may be left 0 and inferred at the first call."""
 
@@ -27,7 +27,7 @@ class MyHybridDense(nn.HybridBlock):
         return F.npx.relu(linear) if self.relu else linear
 
 
-# notebooks/custom-layers.md:1308
+# notebooks/custom-layers.md:725
 def get_net():
     """The chapter's MLP: 784 inputs, hidden layers of 128 and 64 units, 10 outputs."""
     net = nn.HybridSequential()
@@ -35,13 +35,13 @@ def get_net():
     return net
 
 
-# notebooks/custom-layers.md:1550
+# notebooks/custom-layers.md:1032
 def try_gpu(i=0):
     """The i-th GPU if there is one, else the CPU."""
     return npx.gpu(i) if npx.num_gpus() > i else npx.cpu()
 
 
-# notebooks/custom-layers.md:1640
+# notebooks/custom-layers.md:1122
 def data_iter(images, labels, batch_size):
     """Minibatches of NumPy images and labels, shuffled in every epoch."""
     return gluon.data.DataLoader(gluon.data.ArrayDataset(images, labels), batch_size, shuffle=True)

@@ -25,13 +25,13 @@ class MyLinear(nn.Module):
         return F.relu(linear) if self.relu else linear
 
 
-# notebooks/custom-layers.md:1336
+# notebooks/custom-layers.md:753
 def get_net():
     """The chapter's MLP: 784 inputs, hidden layers of 128 and 64 units, 10 outputs."""
     return nn.Sequential(MyLinear(784, 128), MyLinear(128, 64), MyLinear(64, 10, relu=False))
 
 
-# notebooks/custom-layers.md:1563
+# notebooks/custom-layers.md:1045
 def try_gpu(i=0):
     """The i-th device of the machine's accelerator (a CUDA GPU, Apple's MPS, ...), else the CPU."""
     accelerator = torch.accelerator.current_accelerator(check_available=True)
@@ -40,7 +40,7 @@ def try_gpu(i=0):
     return torch.device("cpu")
 
 
-# notebooks/custom-layers.md:1681
+# notebooks/custom-layers.md:1163
 def data_iter(images, labels, batch_size):
     """Minibatches of NumPy images and labels, shuffled in every epoch; the labels as int64,
     the class indices CrossEntropyLoss takes."""

@@ -10,7 +10,7 @@ import keras
 import tensorflow as tf
 
 
-# notebooks/custom-layers.md:926
+# notebooks/custom-layers.md:798
 class MyLazyDense(keras.layers.Layer):
     """A dense layer whose input size is inferred at the first call."""
 
@@ -28,14 +28,14 @@ class MyLazyDense(keras.layers.Layer):
         return tf.nn.relu(linear) if self.relu else linear
 
 
-# notebooks/custom-layers.md:1375
+# notebooks/custom-layers.md:817
 def get_net():
     """The chapter's MLP: 784 inputs, hidden layers of 128 and 64 units, 10 outputs."""
     return keras.Sequential([keras.Input(shape=(784,)), MyLazyDense(128), MyLazyDense(64),
                              MyLazyDense(10, relu=False)])
 
 
-# notebooks/custom-layers.md:1579
+# notebooks/custom-layers.md:1061
 def try_gpu(i=0):
     """The name of the i-th GPU if there is one, else of the CPU."""
     if len(tf.config.list_physical_devices("GPU")) > i:
@@ -43,7 +43,7 @@ def try_gpu(i=0):
     return "/CPU:0"
 
 
-# notebooks/custom-layers.md:1733
+# notebooks/custom-layers.md:1215
 def data_iter(images, labels, batch_size):
     """Minibatches of NumPy images and labels; the dataset shuffles itself again at the start of
     every epoch (reshuffle_each_iteration)."""
