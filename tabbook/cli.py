@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from . import check as check_module
+from . import claimrecords
 from . import claims as claims_module
 from . import convert as convert_module
 from . import envs
@@ -254,6 +255,9 @@ def _parser() -> argparse.ArgumentParser:
     frameworks_arg(sub, "check")
     sub.add_argument("--run", action="store_true",
                      help="execute every mutation up to its assert, which must fail there")
+    sub.add_argument("--stale", action="store_true",
+                     help="with --run: only the mutations whose record (notebooks/<chapter>.claims.record) "
+                          "is missing or stale")
     sub.add_argument("-j", "--jobs", type=_positive, default=claims_module.DEFAULT_JOBS,
                      help="mutations executed at once, one kernel each (default: %(default)s)")
     sub.add_argument("--timeout", type=_positive, default=execute_module.DEFAULT_TIMEOUT,
@@ -505,18 +509,28 @@ def cmd_claims(args) -> int:
         print("\n" + lists)
     uncovered = sum(cover.count(name, "uncovered") for cover in coverages for name in cover.frameworks)
     failed = []
-    if args.run:
+    if args.run or args.stale:  # --stale runs too: the stale ones
         frameworks = sorted({name for cover in coverages for name in cover.frameworks}, key=NAMES.index)
         cmd_env(argparse.Namespace(names=frameworks, force=False, device=None))
         for name in frameworks:
             envs.check_env(get(name))
         start = time.perf_counter()
         for chapter, claims in loaded:
+            if not claims.mutations:
+                continue
+            current = claimrecords.keys(chapter, claims)
+            only = None
+            if args.stale:
+                only = {(item.mutation.claim, item.framework) for item in claimrecords.due(chapter, claims, current=current)
+                        if item.why in ("missing", "stale")}
             outcomes = claims_module.run_all(chapter, claims, args.frameworks, jobs=args.jobs, timeout=args.timeout,
-                                             log=lambda outcome: _log(claims_module.outcome_line(outcome)))
+                                             log=lambda outcome: _log(claims_module.outcome_line(outcome)), only=only)
             not_killed = [outcome for outcome in outcomes if outcome.status != "killed"]
-            _log(f"{chapter.name}: {len(outcomes) - len(not_killed)} of {len(outcomes)} mutation(s) killed")
+            _log(f"{chapter.name}: {len(outcomes) - len(not_killed)} of {len(outcomes)} mutation(s) killed"
+                 + (" (those whose record was missing or stale)" if args.stale else ""))
             failed += [(claims.path, outcome) for outcome in not_killed]
+            if outcomes or not claimrecords.record_path(chapter).exists():
+                _log(f"{chapter.name}: wrote {display_path(claimrecords.update(chapter, claims, outcomes, current))}")
         _log(f"claims: mutations ran in {time.perf_counter() - start:.1f} s")
         for path, outcome in failed:
             print(claims_module.outcome_report(outcome, path), file=sys.stderr)
