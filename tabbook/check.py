@@ -5,7 +5,9 @@ added, removed or retagged without rebuilding), when it was never executed, or w
 executed against another lock file or notebook helpers, or when the saved code it carries (in its
 helpers cell) is not what the chapters save now. Notebooks with no chapter behind them, notebooks
 of a framework their chapter omits, and saved modules under ``tabbook/saved/`` that differ from
-the chapters' cells tagged ``save`` (:func:`tabbook.savedcode.module_problems`) are reported too.
+the chapters' cells tagged ``save`` (:func:`tabbook.savedcode.module_problems`) are reported too,
+and so is every mutation whose outcome record (``notebooks/<chapter>.claims.record``) is missing,
+stale or not "killed" (:func:`tabbook.claimrecords.problems`).
 """
 from __future__ import annotations
 

@@ -232,3 +232,27 @@ def sample(identities: list, seed: str, count: int = SAMPLE_SIZE) -> list:
     picked = set(random.Random(seed).sample(range(len(identities)), count))
     return [identity for index, identity in enumerate(identities) if index in picked]
 
+
+
+def verify(chapter: Chapter, claims: claims_module.Claims, framework: str, sampled=frozenset(),
+           run_all: bool = False, jobs: int = claims_module.DEFAULT_JOBS) -> tuple[list, list[str]]:
+    """What the tests check of one chapter and framework: run the mutations whose record is
+    missing, stale or not killed, those in ``sampled`` (a set of (claim, framework)), or all of
+    them with ``run_all``; return (their Outcomes, the problems found, each a report).
+
+    A problem is a run not killed (with "its current record says killed: ..." when its record
+    was current and killed: the outcome drifted), and every record missing, stale or not killed
+    (with the command that refreshes it), so a stale record fails even when its run is killed.
+    """
+    current = keys(chapter, claims, [framework])
+    owed = {(item.mutation.claim, item.framework): item for item in due(chapter, claims, [framework], current=current)}
+    only = {identity for identity in current if run_all or identity in owed or identity in sampled}
+    outcomes = claims_module.run_all(chapter, claims, [framework], jobs=jobs, only=only)
+    problems = []
+    for outcome in outcomes:
+        if outcome.status != KILLED:
+            drift = ("" if (outcome.claim, outcome.framework) in owed else
+                     "\n  its current record says killed: the outcome changed although its inputs did not")
+            problems.append(claims_module.outcome_report(outcome, claims.path) + drift)
+    problems += [due_message(chapter, claims, item) for item in owed.values()]
+    return outcomes, problems

@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
             # Kernels run in tabs/<framework>/: a relative data folder must not change meaning there.
             if os.environ.get(MNIST_ENV_VAR):
                 os.environ[MNIST_ENV_VAR] = str(Path(os.environ[MNIST_ENV_VAR]).expanduser().resolve())
-                if args.func in (cmd_all, cmd_execute, cmd_test, cmd_bench) or getattr(args, "run", False):
+                if (args.func in (cmd_all, cmd_execute, cmd_test, cmd_bench) or getattr(args, "run", False)
+                        or getattr(args, "stale", False)):
                     check_env_dir()  # before any kernel starts, so no notebook fails on it
             with _one_writer(args, argv):
                 return args.func(args)
@@ -98,13 +99,15 @@ WRITER_LOCK = ROOT / "build" / ".writer.lock"
 @contextlib.contextmanager
 def _one_writer(args, argv: list[str] | None):
     """Hold :data:`WRITER_LOCK` while a step that writes the checkout's outputs runs (the main
-    job, convert, execute, html, pdf, bench: tabs/, tabbook/saved/, build/); a second such step
-    started meanwhile stops at once with a clear error instead of writing the same files.
+    job, convert, execute, html, pdf, bench: tabs/, tabbook/saved/, build/; claims --run and
+    --stale: notebooks/*.claims.record); a second such step started meanwhile stops at once with
+    a clear error instead of writing the same files.
 
     Raises:
         BuildError: another build.py holds the lock (its process id and command are said).
     """
-    if args.func not in (cmd_all, cmd_convert, cmd_execute, cmd_html, cmd_pdf, cmd_bench):
+    running_claims = args.func is cmd_claims and (getattr(args, "run", False) or getattr(args, "stale", False))
+    if args.func not in (cmd_all, cmd_convert, cmd_execute, cmd_html, cmd_pdf, cmd_bench) and not running_claims:
         yield
         return
     command = " ".join(["build.py", *(sys.argv[1:] if argv is None else argv)])

@@ -653,6 +653,36 @@ def test_the_sample_is_deterministic_for_a_seed_and_rotates_with_it():
     assert claimrecords.sample(items[:3], "x") == items[:3]
 
 
+def test_verify_runs_what_is_due_and_the_sample_and_a_sampled_survivor_recorded_killed_has_drifted(chapter):
+    made = chapter(claims_text=KILLED + """
+      - claim: the mean is the mean
+        frameworks: [pytorch]
+        replace: [["m = sum(xs) / len(xs)", "m = sum(xs) / len(xs) + 0"]]
+        fails: "ys == [-1, 0, 1]"
+    """)
+    loaded = claims.load_claims(made)
+    # Both recorded killed with their current keys (the second wrongly: it survives).
+    claimrecords.update(made, loaded, [outcome(made, loaded, index=0), outcome(made, loaded, index=1)])
+    outcomes, problems = claimrecords.verify(made, loaded, "pytorch", jobs=1)
+    assert (outcomes, problems) == ([], [])  # nothing due, nothing sampled: nothing runs
+    outcomes, problems = claimrecords.verify(made, loaded, "pytorch", {("the mean is the mean", "pytorch")}, jobs=1)
+    assert [(o.claim, o.status) for o in outcomes] == [("the mean is the mean", "survived")]
+    (problem,) = problems
+    assert problem.startswith("survived: PyTorch: mutation 'the mean is the mean'")
+    assert problem.endswith("its current record says killed: the outcome changed although its inputs did not")
+    # A stale record runs, and fails until refreshed even though its run is killed.
+    made.path.write_text(made.path.read_text().replace("m = sum(xs) / len(xs)", "m = sum(xs) / len(xs)  # mean"))
+    edited = read_chapter(made.path)
+    outcomes, problems = claimrecords.verify(edited, claims.load_claims(edited), "pytorch", jobs=1)
+    assert [(o.claim, o.status) for o in outcomes] == [("center subtracts the mean", "killed"),
+                                                       ("the mean is the mean", "survived")]
+    assert problems[0].startswith("survived: PyTorch: mutation 'the mean is the mean'")
+    assert "drifted" not in problems[0] and "its current record says killed" not in problems[0]
+    assert [p.split(") ", 1)[1][:24] for p in problems[1:]] == ["its record is stale: the"] * 2
+    everything, _ = claimrecords.verify(made, loaded, "pytorch", run_all=True, jobs=1)
+    assert len(everything) == 2
+
+
 def test_claims_run_writes_the_record_and_stale_runs_only_what_is_due(book, capsys, monkeypatch):
     made = book(KILLED + """
     unmutated:
@@ -714,31 +744,21 @@ def test_every_claim_of_the_book_can_fail(chapter_name, framework, book_sample):
     chapter = read_chapter(NOTEBOOKS / f"{chapter_name}.md")
     try:
         loaded, error = claims.load_claims(chapter), ""
-        current = claimrecords.keys(chapter, loaded, [framework])
-        due = {(item.mutation.claim, item.framework): item for item in claimrecords.due(chapter, loaded, [framework],
-                                                                                         current=current)}
+        count = len(claimrecords.keys(chapter, loaded, [framework]))
+        start = time.perf_counter()
+        outcomes, problems = claimrecords.verify(chapter, loaded, framework, {
+            (claim, name) for chapter_of, name, claim in book_sample if chapter_of == chapter_name}, RUN_ALL)
     except SourceError as raised:
         loaded, error = None, str(raised)
     if loaded is None:  # outside the except: pytest would print the error twice, chained
         pytest.fail(error, pytrace=False)
-    cover = claims.coverage(chapter, loaded, [framework])
-    only = {identity for identity in current if RUN_ALL or identity in due
-            or (chapter_name, *identity) in book_sample}
-    start = time.perf_counter()
-    outcomes = claims.run_all(chapter, loaded, [framework], jobs=2, only=only)
     seconds = time.perf_counter() - start
-    print(f"\nclaims: {chapter_name}, {get(framework).title}: {len(outcomes)} of {len(current)} mutation(s) run "
-          f"({len(due)} due, the rest sampled) in {seconds:.1f} s")
-    _write_time(chapter_name, framework, len(outcomes), len(current), seconds)
-    problems = []
+    print(f"\nclaims: {chapter_name}, {get(framework).title}: {len(outcomes)} of {count} mutation(s) run "
+          f"in {seconds:.1f} s")
+    _write_time(chapter_name, framework, len(outcomes), count, seconds)
+    cover = claims.coverage(chapter, loaded, [framework])
     if cover.count(framework, "uncovered"):
-        problems.append(claims.coverage_lists([cover], ("uncovered",)))
-    for outcome in outcomes:
-        if outcome.status != "killed":
-            drift = ("" if (outcome.claim, framework) in due else
-                     "\n  its current record says killed: the outcome changed although its inputs did not")
-            problems.append(claims.outcome_report(outcome, loaded.path) + drift)
-    problems += [claimrecords.due_message(chapter, loaded, item) for item in due.values()]
+        problems.insert(0, claims.coverage_lists([cover], ("uncovered",)))
     if problems:
         pytest.fail("\n\n".join(problems), pytrace=False)
 
