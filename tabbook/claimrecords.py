@@ -5,7 +5,8 @@ the notebook :func:`tabbook.claims.run_notebook` makes (the framework's code cel
 target, less the skipped ones, mutated, with the generated setup cells and so the saved code the
 notebook uses), the framework's lock file and the helper modules the notebook imports, which is
 what :func:`tabbook.execute.execution_key` hashes, and the lines of the target assert in its cell
-(where the ``AssertionError`` must be raised). The sha256 of those is the mutation's *key*.
+(where the ``AssertionError`` must be raised), with :data:`RULES`, the version of how runs are
+made and judged. The sha256 of those is the mutation's *key*.
 
 ``python build.py claims --run`` records, for each mutation and framework it runs, the key, the
 outcome and the seconds it took, in a JSON file beside the chapter (one entry a line, in the
@@ -43,6 +44,9 @@ from .source import Chapter
 
 #: The outcome every record must hold.
 KILLED = "killed"
+#: Part of every key: raise it when tabbook.claims changes how a mutation's run is made or judged
+#: (what counts as killed), so that every record goes stale and is shown again.
+RULES = 1
 #: How many current records the tests re-run besides the stale ones (:func:`sample`).
 SAMPLE_SIZE = 8
 
@@ -103,10 +107,10 @@ def keys(chapter: Chapter, claims: claims_module.Claims, frameworks=None) -> dic
 
 def mutation_key(mutant: claims_module.Mutant, skip) -> str:
     """sha256 (hex) of what decides the outcome of ``mutant``'s run: the cells it runs, the
-    framework's lock, the notebook helper modules and the lines of the target assert."""
+    framework's lock, the notebook helper modules, the lines of the target assert and :data:`RULES`."""
     notebook, _ = claims_module.run_notebook(mutant, skip)
     digest = hashlib.sha256(execute.execution_key(notebook, mutant.framework).encode())
-    digest.update(f"target lines {mutant.target.line}-{mutant.target.end_line}".encode())
+    digest.update(f"rules {RULES}; target lines {mutant.target.line}-{mutant.target.end_line}".encode())
     return digest.hexdigest()
 
 

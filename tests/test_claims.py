@@ -598,6 +598,14 @@ def test_a_lock_edit_makes_the_record_stale(chapter, tmp_path, monkeypatch):
     assert [item.why for item in claimrecords.due(made, loaded)] == ["stale"]
 
 
+def test_raising_the_rules_makes_every_record_stale(chapter, monkeypatch):
+    made = chapter(claims_text=KILLED)
+    loaded = claims.load_claims(made)
+    claimrecords.update(made, loaded, [outcome(made, loaded)])
+    monkeypatch.setattr(claimrecords, "RULES", claimrecords.RULES + 1)
+    assert [item.why for item in claimrecords.due(made, loaded)] == ["stale"]
+
+
 def test_a_record_that_is_not_killed_is_due_and_updating_drops_entries_of_gone_mutations(chapter):
     made = chapter(claims_text=KILLED + """
       - claim: the mean is the mean
