@@ -77,12 +77,13 @@ def test_a_claims_file_without_its_chapter_is_reported(tmp_path):
 def test_a_missing_record_names_the_chapter_the_mutation_and_the_command(tmp_path):
     source = copy_chapters(tmp_path)
     source.with_name("custom-layers.claims.record").unlink()
-    found = check.problems(source.parent)
+    claims_file = str(source.with_name("custom-layers.claims.yml"))
+    found = [message for message in check.problems(source.parent) if message.startswith(claims_file)]
     assert len(found) == 113  # every mutation of custom-layers, in each of its frameworks
-    assert found[0].startswith(f"{source.with_name('custom-layers.claims.yml')}:")
-    assert "(MXNet) has no record in " in found[0] and found[0].endswith(
+    assert all(" has no record in " in message and message.endswith(
         "custom-layers.claims.record; refresh it with: python3 build.py claims --run --stale custom-layers")
-    assert main(["check"]) == 0  # the real chapters are untouched
+        for message in found)
+    assert "(MXNet) has no record" in found[0]
 
 
 def test_a_record_without_its_chapter_is_reported(tmp_path):
