@@ -5,7 +5,9 @@ added, removed or retagged without rebuilding), when it was never executed, or w
 executed against another lock file or notebook helpers, or when the saved code it carries (in its
 helpers cell) is not what the chapters save now. Notebooks with no chapter behind them, notebooks
 of a framework their chapter omits, and saved modules under ``tabbook/saved/`` that differ from
-the chapters' cells tagged ``save`` (:func:`tabbook.savedcode.module_problems`) are reported too.
+the chapters' cells tagged ``save`` (:func:`tabbook.savedcode.module_problems`) are reported too,
+and so is every mutation whose outcome record (``notebooks/<chapter>.claims.record``) is missing,
+stale or not "killed" (:func:`tabbook.claimrecords.problems`).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import ast
 
-from . import convert, execute, pyast, savedcode, standalone
+from . import claimrecords, convert, execute, pyast, savedcode, standalone
 from . import stored as stored_module
 from .errors import BuildError, SourceError, display_path
 from .frameworks import NAMES, get
@@ -57,6 +59,11 @@ def problems(chapters_dir: Path) -> list[str]:
         except SourceError as error:
             found.append(str(error))
     found.extend(stray_claims(chapters_dir, paths))
+    for chapter in chapters:
+        try:
+            found.extend(claimrecords.problems(chapter))
+        except SourceError as error:  # a bad claims file or record: its line, once
+            found.append(str(error))
     for name in NAMES:
         for stray in sorted(get(name).tab_dir.glob("*.ipynb")):
             if stray not in expected:
@@ -74,6 +81,11 @@ def stray_claims(chapters_dir: Path, paths: list[Path]) -> list[str]:
         if claims.with_name(chapter_name) not in sources:
             found.append(f"{display_path(claims)}: no chapter {chapter_name}.md beside it, "
                          f"so its mutations never run; rename it after its chapter, or delete it")
+    for record in sorted(path for path in chapters_dir.rglob("*.claims.record") if not is_hidden(path, chapters_dir)):
+        chapter_name = record.name.removesuffix(".claims.record")
+        if record.with_name(chapter_name) not in sources:
+            found.append(f"{display_path(record)}: no chapter {chapter_name}.md beside it, "
+                         f"so nothing reads this record; delete it")
     return found
 
 

@@ -45,10 +45,12 @@ Mistakes in the claims file are :class:`~tabbook.errors.SourceError` with the fi
 from __future__ import annotations
 
 import ast
+import atexit
 import concurrent.futures
 import copy
 import dataclasses
 import difflib
+import functools
 import re
 import tempfile
 import time
@@ -199,7 +201,20 @@ def load_claims(chapter: Chapter, path: Path | str | None = None) -> Claims:
     unmutated = tuple(_unmutated(path, chapter, node)
                       for node in _sequence(path, top.get("unmutated"), "'unmutated'"))
     _check_unmutated(path, notebooks, mutations, unmutated)
+    _check_unique(path, mutations)
     return Claims(path, skip, mutations, unmutated)
+
+
+def _check_unique(path: Path, mutations: tuple[Mutation, ...]) -> None:
+    """A claim names its mutation in reports and records: two in one framework are an error."""
+    seen: dict[tuple[str, str], Mutation] = {}
+    for mutation in mutations:
+        for name in mutation.frameworks:
+            first = seen.setdefault((mutation.claim, name), mutation)
+            if first is not mutation:
+                raise SourceError(path, mutation.line, f"mutation {mutation.claim!r}: the mutation at line "
+                                  f"{first.line} has the same claim in {name}",
+                                  "say what each claim is in its own words, or merge the two mutations")
 
 
 def _compose(path: Path) -> yaml.Node | None:
@@ -390,8 +405,10 @@ def find_asserts(notebook: nbformat.NotebookNode) -> list[AssertSite]:
     return sites
 
 
-def _cell_asserts(source: str) -> list[tuple[int, int, str]] | None:
-    """(first line, last line, text) of each assert in a cell, in source order; None if it does not parse."""
+@functools.lru_cache(maxsize=8192)
+def _cell_asserts(source: str) -> tuple[tuple[int, int, str], ...] | None:
+    """(first line, last line, text) of each assert in a cell, in source order; None if it does not parse.
+    Cached by source: loading claims and computing record keys ask for the same cells many times."""
     python = "\n".join("" if _MAGIC.match(line) else line for line in source.split("\n"))
     try:
         tree = pyast.parse(python)
@@ -399,7 +416,7 @@ def _cell_asserts(source: str) -> list[tuple[int, int, str]] | None:
         return None
     nodes = sorted((node for node in ast.walk(tree) if isinstance(node, ast.Assert)),
                    key=lambda node: (node.lineno, node.col_offset))
-    return [(node.lineno, node.end_lineno, ast.get_source_segment(python, node)) for node in nodes]
+    return tuple((node.lineno, node.end_lineno, ast.get_source_segment(python, node)) for node in nodes)
 
 
 def _chapter_code(cell) -> bool:
@@ -431,6 +448,12 @@ def mutate(chapter: Chapter, claims: Claims, mutation: Mutation, framework: str)
         raise SourceError(claims.path, mutation.line, f"mutation {mutation.claim!r} does not run {framework}",
                           f"it runs {', '.join(mutation.frameworks)}")
     return _mutant(claims.path, convert.to_notebook(chapter, framework), mutation)
+
+
+def mutant_of(path: Path, notebook: nbformat.NotebookNode, mutation: Mutation) -> Mutant:
+    """:func:`mutate` for a framework notebook already converted (``path`` is the claims file's,
+    for errors): to apply many mutations, convert each framework's notebook once."""
+    return _mutant(path, notebook, mutation)
 
 
 def _resolve(path: Path, notebooks: dict[str, nbformat.NotebookNode], mutation: Mutation) -> Mutation:
@@ -468,7 +491,8 @@ def _replace(path: Path, notebook: nbformat.NotebookNode, mutation: Mutation):
     Returns the mutated copy, how often each pair applied (0 or 1) and the changed cell indices.
     Raises SourceError when an old text occurs more than once in the notebook's code cells.
     """
-    mutated = copy.deepcopy(notebook)
+    mutated = copy.copy(notebook)  # a new list of the same cells: a cell is copied when a pair changes it
+    mutated.cells = list(notebook.cells)
     framework = notebook.metadata["tabbook"]["framework"]
     counts, changed = [], set()
     for number, pair in enumerate(mutation.replace, 1):
@@ -482,6 +506,8 @@ def _replace(path: Path, notebook: nbformat.NotebookNode, mutation: Mutation):
                               f"of {notebook.metadata['tabbook']['source']})",
                               "add context to the old text (a neighbouring line) so that it occurs once")
         if hits:
+            if hits[0] not in changed:
+                mutated.cells[hits[0]] = copy.deepcopy(mutated.cells[hits[0]])
             cell = mutated.cells[hits[0]]
             cell.source = cell.source.replace(pair.old, pair.new)
             changed.add(hits[0])
@@ -602,6 +628,11 @@ def run_mutation(chapter: Chapter, claims: Claims, mutation: Mutation, framework
             except NoSuchKernel:
                 failure = (f"could not start: there is no kernel {get(framework).kernel_name} "
                            "(create it with: python build.py env)")
+            except RuntimeError as error:  # nbclient: "Kernel died before replying to kernel_info"
+                if running:
+                    raise
+                atexit.unregister(client._cleanup_kernel)  # nbclient leaves it registered when the start fails
+                failure = f"died at start ({error})" + _tail(log)
             finally:
                 reaper.reap_orphans()  # what the kernel left, should its reaper have been killed
     seconds = time.perf_counter() - start
@@ -654,12 +685,14 @@ def _judge(notebook, indices: list[int], running: list[int], failure: str, targe
 
 
 def run_all(chapter: Chapter, claims: Claims, frameworks=None, jobs: int = DEFAULT_JOBS,
-            timeout: int = DEFAULT_TIMEOUT, log: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+            timeout: int = DEFAULT_TIMEOUT, log: Callable[[Outcome], None] | None = None,
+            only=None) -> list[Outcome]:
     """Run every mutation of ``claims`` in each of its frameworks that is in ``frameworks``
     (default: all), ``jobs`` at once (one kernel each); return the Outcomes in file order.
-    ``log`` is called with each Outcome as it finishes."""
+    ``only``, a set of (claim, framework), runs just those; ``log`` is called with each Outcome
+    as it finishes."""
     tasks = [(mutation, name) for mutation in claims.mutations for name in mutation.frameworks
-             if frameworks is None or name in frameworks]
+             if (frameworks is None or name in frameworks) and (only is None or (mutation.claim, name) in only)]
 
     def run(task):
         outcome = run_mutation(chapter, claims, *task, timeout=timeout)

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from . import check as check_module
+from . import claimrecords
 from . import claims as claims_module
 from . import convert as convert_module
 from . import envs
@@ -74,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
             # Kernels run in tabs/<framework>/: a relative data folder must not change meaning there.
             if os.environ.get(MNIST_ENV_VAR):
                 os.environ[MNIST_ENV_VAR] = str(Path(os.environ[MNIST_ENV_VAR]).expanduser().resolve())
-                if args.func in (cmd_all, cmd_execute, cmd_test, cmd_bench) or getattr(args, "run", False):
+                if (args.func in (cmd_all, cmd_execute, cmd_test, cmd_bench) or getattr(args, "run", False)
+                        or getattr(args, "stale", False)):
                     check_env_dir()  # before any kernel starts, so no notebook fails on it
             with _one_writer(args, argv):
                 return args.func(args)
@@ -97,13 +99,15 @@ WRITER_LOCK = ROOT / "build" / ".writer.lock"
 @contextlib.contextmanager
 def _one_writer(args, argv: list[str] | None):
     """Hold :data:`WRITER_LOCK` while a step that writes the checkout's outputs runs (the main
-    job, convert, execute, html, pdf, bench: tabs/, tabbook/saved/, build/); a second such step
-    started meanwhile stops at once with a clear error instead of writing the same files.
+    job, convert, execute, html, pdf, bench: tabs/, tabbook/saved/, build/; claims --run and
+    --stale: notebooks/*.claims.record); a second such step started meanwhile stops at once with
+    a clear error instead of writing the same files.
 
     Raises:
         BuildError: another build.py holds the lock (its process id and command are said).
     """
-    if args.func not in (cmd_all, cmd_convert, cmd_execute, cmd_html, cmd_pdf, cmd_bench):
+    running_claims = args.func is cmd_claims and (getattr(args, "run", False) or getattr(args, "stale", False))
+    if args.func not in (cmd_all, cmd_convert, cmd_execute, cmd_html, cmd_pdf, cmd_bench) and not running_claims:
         yield
         return
     command = " ".join(["build.py", *(sys.argv[1:] if argv is None else argv)])
@@ -254,6 +258,9 @@ def _parser() -> argparse.ArgumentParser:
     frameworks_arg(sub, "check")
     sub.add_argument("--run", action="store_true",
                      help="execute every mutation up to its assert, which must fail there")
+    sub.add_argument("--stale", action="store_true",
+                     help="with --run: only the mutations whose record (notebooks/<chapter>.claims.record) "
+                          "is missing or stale")
     sub.add_argument("-j", "--jobs", type=_positive, default=claims_module.DEFAULT_JOBS,
                      help="mutations executed at once, one kernel each (default: %(default)s)")
     sub.add_argument("--timeout", type=_positive, default=execute_module.DEFAULT_TIMEOUT,
@@ -508,18 +515,28 @@ def cmd_claims(args) -> int:
         print("\n" + lists)
     uncovered = sum(cover.count(name, "uncovered") for cover in coverages for name in cover.frameworks)
     failed = []
-    if args.run:
+    if args.run or args.stale:  # --stale runs too: the stale ones
         frameworks = sorted({name for cover in coverages for name in cover.frameworks}, key=NAMES.index)
         cmd_env(argparse.Namespace(names=frameworks, force=False, device=None))
         for name in frameworks:
             envs.check_env(get(name))
         start = time.perf_counter()
         for chapter, claims in loaded:
+            if not claims.mutations:
+                continue
+            current = claimrecords.keys(chapter, claims)
+            only = None
+            if args.stale:
+                only = {(item.mutation.claim, item.framework) for item in claimrecords.due(chapter, claims, current=current)
+                        if item.why in ("missing", "stale")}
             outcomes = claims_module.run_all(chapter, claims, args.frameworks, jobs=args.jobs, timeout=args.timeout,
-                                             log=lambda outcome: _log(claims_module.outcome_line(outcome)))
+                                             log=lambda outcome: _log(claims_module.outcome_line(outcome)), only=only)
             not_killed = [outcome for outcome in outcomes if outcome.status != "killed"]
-            _log(f"{chapter.name}: {len(outcomes) - len(not_killed)} of {len(outcomes)} mutation(s) killed")
+            _log(f"{chapter.name}: {len(outcomes) - len(not_killed)} of {len(outcomes)} mutation(s) killed"
+                 + (" (those whose record was missing or stale)" if args.stale else ""))
             failed += [(claims.path, outcome) for outcome in not_killed]
+            if outcomes or not claimrecords.record_path(chapter).exists():
+                _log(f"{chapter.name}: wrote {display_path(claimrecords.update(chapter, claims, outcomes, current))}")
         _log(f"claims: mutations ran in {time.perf_counter() - start:.1f} s")
         for path, outcome in failed:
             print(claims_module.outcome_report(outcome, path), file=sys.stderr)

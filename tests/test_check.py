@@ -25,18 +25,28 @@ def test_an_edited_code_cell_is_stale(tmp_path):
     text = source.read_text()
     source.write_text(text.replace("layer = CenteredLayer()\n", "layer = CenteredLayer()  # edited\n", 1))
     line = text[: text.index("layer = CenteredLayer()\n")].count("\n") - 1  # the cell's fence line
-    found = check.problems(source.parent)
+    found, records = split(check.problems(source.parent))
     assert len(found) == 1
     assert found[0].startswith("tabs/mxnet/custom-layers.ipynb: does not match ")
     assert found[0].endswith(f"custom-layers.md:{line}); rebuild it with: python build.py execute custom-layers")
+    # The MXNet mutations that run the edited cell have stale records now, and only those.
+    assert records and all(" (MXNet) its record is stale: " in message and message.endswith(
+        "refresh it with: python3 build.py claims --run --stale custom-layers") for message in records)
+
+
+def split(found: list[str]) -> tuple[list[str], list[str]]:
+    """check's messages: those about notebooks and the rest, those about mutation records."""
+    return ([message for message in found if "claims.yml:" not in message],
+            [message for message in found if "claims.yml:" in message])
 
 
 def test_a_retagged_cell_is_stale(tmp_path):
     source = copy_chapters(tmp_path)
     source.write_text(source.read_text().replace(":tags: [tensorflow, save, nbval-ignore-output, remove-stderr]\nimport keras",
                                                  ":tags: [tensorflow, save]\nimport keras", 1))
-    found = check.problems(source.parent)
+    found, records = split(check.problems(source.parent))
     assert [f.split(":")[0] for f in found] == ["tabs/tensorflow/custom-layers.ipynb"]
+    assert records and all(" (TensorFlow) its record is stale: " in message for message in records)
 
 
 def test_a_removed_chapter_leaves_orphans(tmp_path):
@@ -62,3 +72,24 @@ def test_a_claims_file_without_its_chapter_is_reported(tmp_path):
     assert len(found) == 1 and found[0].endswith(
         "custom_layers.claims.yml: no chapter custom_layers.md beside it, so its mutations never run; "
         "rename it after its chapter, or delete it")
+
+
+def test_a_missing_record_names_the_chapter_the_mutation_and_the_command(tmp_path):
+    source = copy_chapters(tmp_path)
+    source.with_name("custom-layers.claims.record").unlink()
+    claims_file = str(source.with_name("custom-layers.claims.yml"))
+    found = [message for message in check.problems(source.parent) if message.startswith(claims_file)]
+    assert len(found) == 113  # every mutation of custom-layers, in each of its frameworks
+    assert all(" has no record in " in message and message.endswith(
+        "custom-layers.claims.record; refresh it with: python3 build.py claims --run --stale custom-layers")
+        for message in found)
+    assert "(MXNet) has no record" in found[0]
+
+
+def test_a_record_without_its_chapter_is_reported(tmp_path):
+    source = copy_chapters(tmp_path)
+    (source.parent / "custom_layers.claims.record").write_text("{}\n")
+    found = check.problems(source.parent)
+    assert len(found) == 1 and found[0].endswith(
+        "custom_layers.claims.record: no chapter custom_layers.md beside it, so nothing reads this record; "
+        "delete it")

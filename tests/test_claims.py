@@ -5,13 +5,19 @@ mutation (or listed as unmutated with a reason), and every mutation makes its as
 """
 from __future__ import annotations
 
+import contextlib
+import datetime
+import json
+import os
+import sys
 import textwrap
 import time
+import types
 
 import nbformat
 import pytest
 
-from tabbook import claims, cli, convert
+from tabbook import claimrecords, claims, cli, convert, execute
 from tabbook.errors import SourceError
 from tabbook.frameworks import NAMES, NOTEBOOKS, ROOT, get
 from tabbook.source import find_chapters, read_chapter
@@ -508,44 +514,271 @@ def test_the_main_job_prints_coverage_after_the_summary_and_keeps_its_exit_code(
     assert "claims: 4 assert(s) without a mutation" in out
 
 
+# --- kernels that die at start ------------------------------------------------------------------
+
+def test_a_kernel_that_dies_at_start_is_a_broken_outcome_not_a_traceback(outcome_chapter, tmp_path, monkeypatch):
+    spec = tmp_path / "kernels" / "tabbook-dies"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-c", "import sys; sys.stderr.write('libfoo.so: cannot open\\n'); sys.exit(3)",
+                 "{connection_file}"],
+        "display_name": "dies", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    monkeypatch.setattr(claims, "get", lambda name: types.SimpleNamespace(kernel_name="tabbook-dies"))
+    loaded = claims.load_claims(outcome_chapter)
+    outcome = claims.run_mutation(outcome_chapter, loaded, loaded.mutations[0], "pytorch", timeout=30)
+    assert outcome.status == "broken"
+    assert outcome.report.startswith("the kernel died at start (Kernel died before replying to kernel_info)")
+    assert "libfoo.so: cannot open" in outcome.report
+
+
+# --- records of outcomes ---------------------------------------------------------------------------
+
+def outcome(made, loaded, status="killed", seconds=1.25, index=0, framework="pytorch"):
+    """An Outcome of mutation ``index`` as run_mutation would give it, without a kernel."""
+    mutation = loaded.mutations[index]
+    return claims.Outcome(made.name, mutation.claim, framework, status, seconds, mutation.targets[framework],
+                          line=mutation.line)
+
+
+def test_a_record_is_written_in_file_order_and_read_back(chapter):
+    made = chapter(claims_text=KILLED)
+    loaded = claims.load_claims(made)
+    path = claimrecords.update(made, loaded, [outcome(made, loaded)])
+    assert path == made.path.with_name("chap.claims.record")
+    key = claimrecords.keys(made, loaded)[("center subtracts the mean", "pytorch")]
+    assert len(key) == 64
+    assert path.read_text() == (
+        '{\n  "chapter": "chap",\n  "mutations": [\n'
+        f'    {{"claim": "center subtracts the mean", "framework": "pytorch", "key": "{key}", '
+        '"outcome": "killed", "seconds": 1.2}\n  ]\n}\n')
+    assert claimrecords.read(path) == {("center subtracts the mean", "pytorch"): claimrecords.Entry(
+        "center subtracts the mean", "pytorch", key, "killed", 1.2)}
+    assert claimrecords.due(made, loaded) == []
+    assert claimrecords.problems(made) == []
+
+
+def test_a_missing_record_is_due_and_check_names_the_mutation_and_the_command(chapter):
+    made = chapter(claims_text=KILLED)
+    loaded = claims.load_claims(made)
+    (item,) = claimrecords.due(made, loaded)
+    assert (item.mutation.claim, item.framework, item.why) == ("center subtracts the mean", "pytorch", "missing")
+    (message,) = claimrecords.problems(made)
+    assert message.endswith("chap.claims.yml:2: mutation 'center subtracts the mean' (PyTorch) has no record in "
+                            f"{made.path.with_name('chap.claims.record')}; refresh it with: "
+                            "python3 build.py claims --run --stale chap")
+
+
+def test_a_code_edit_up_to_the_target_makes_the_record_stale_and_one_after_it_does_not(chapter):
+    made = chapter(claims_text=KILLED)
+    loaded = claims.load_claims(made)
+    claimrecords.update(made, loaded, [outcome(made, loaded)])
+    text = made.path.read_text()
+    made.path.write_text(text.replace("total = 1 + 1", "total = 2"))  # a cell after the target: not run
+    after = read_chapter(made.path)
+    assert claimrecords.due(after, claims.load_claims(after)) == []
+    made.path.write_text(text.replace("m = sum(xs) / len(xs)", "m = sum(xs) / len(xs)  # the mean"))
+    edited = read_chapter(made.path)
+    (item,) = claimrecords.due(edited, claims.load_claims(edited))
+    assert item.why == "stale"
+    (message,) = claimrecords.problems(edited)
+    assert "mutation 'center subtracts the mean' (PyTorch) its record is stale: the cells it runs" in message
+    assert message.endswith("refresh it with: python3 build.py claims --run --stale chap")
+
+
+def test_a_lock_edit_makes_the_record_stale(chapter, tmp_path, monkeypatch):
+    made = chapter(claims_text=KILLED)
+    loaded = claims.load_claims(made)
+    claimrecords.update(made, loaded, [outcome(made, loaded)])
+    lock = tmp_path / "requirements.txt"
+    lock.write_bytes(get("pytorch").requirements.read_bytes())
+    monkeypatch.setattr(execute, "get", lambda name: types.SimpleNamespace(requirements=lock))
+    assert claimrecords.due(made, loaded) == []  # the same lock, read from elsewhere
+    lock.write_bytes(lock.read_bytes() + b"numpy==0.0.1\n")
+    assert [item.why for item in claimrecords.due(made, loaded)] == ["stale"]
+
+
+def test_raising_the_rules_makes_every_record_stale(chapter, monkeypatch):
+    made = chapter(claims_text=KILLED)
+    loaded = claims.load_claims(made)
+    claimrecords.update(made, loaded, [outcome(made, loaded)])
+    monkeypatch.setattr(claimrecords, "RULES", claimrecords.RULES + 1)
+    assert [item.why for item in claimrecords.due(made, loaded)] == ["stale"]
+
+
+def test_a_record_that_is_not_killed_is_due_and_updating_drops_entries_of_gone_mutations(chapter):
+    made = chapter(claims_text=KILLED + """
+      - claim: the mean is the mean
+        frameworks: [pytorch]
+        replace: [["m = sum(xs) / len(xs)", "m = sum(xs) / len(xs) + 0"]]
+        fails: "ys == [-1, 0, 1]"
+      - claim: broken before the target
+        frameworks: [pytorch]
+        replace: [["def center(xs):", "raise ValueError('mutated away')\\ndef center(xs):"]]
+        fails: "ys == [-1, 0, 1]"
+    """)
+    loaded = claims.load_claims(made)
+    claimrecords.update(made, loaded, [outcome(made, loaded, index=0), outcome(made, loaded, "survived", index=1)])
+    assert [(item.mutation.claim, item.why) for item in claimrecords.due(made, loaded)][:2] == [
+        ("the mean is the mean", "recorded survived"), ("broken before the target", "missing")]
+    fewer = made.path.with_name("chap.claims.yml")
+    fewer.write_text(textwrap.dedent(KILLED).lstrip("\n"))
+    smaller = claims.load_claims(made)
+    assert "1 entry for mutations no longer in" in claimrecords.problems(made)[-1]
+    claimrecords.update(made, smaller, [])
+    assert list(claimrecords.read(made.path.with_name("chap.claims.record"))) == [
+        ("center subtracts the mean", "pytorch")]
+    assert claimrecords.problems(made) == []
+
+
+def test_a_malformed_record_is_an_error_at_its_line(chapter):
+    made = chapter(claims_text=KILLED)
+    made.path.with_name("chap.claims.record").write_text('{\n  "mutations": [\n    {"claim": }\n  ]\n}\n')
+    with pytest.raises(SourceError) as raised:
+        claimrecords.problems(made)
+    assert raised.value.line == 3 and raised.value.message.startswith("malformed record: ")
+    assert raised.value.hint == "write it again with: python3 build.py claims --run chap"
+
+
+def test_two_mutations_with_one_claim_in_one_framework_are_an_error(chapter):
+    error = load_error(chapter, KILLED + """
+      - claim: center subtracts the mean
+        frameworks: [pytorch]
+        replace: [["return [x - m for x in xs]", "return xs[:1]"]]
+        fails: "ys == [-1, 0, 1]"
+    """)
+    assert (error.line, error.message) == (
+        8, "mutation 'center subtracts the mean': the mutation at line 2 has the same claim in pytorch")
+
+
+def test_the_sample_is_deterministic_for_a_seed_and_rotates_with_it():
+    items = [(f"chapter-{i}", "pytorch", f"claim {i}") for i in range(100)]
+    first = claimrecords.sample(items, "2026-12-04")
+    assert first == claimrecords.sample(list(items), "2026-12-04")
+    assert len(first) == claimrecords.SAMPLE_SIZE == len(set(first)) and first == sorted(first, key=items.index)
+    others = {tuple(claimrecords.sample(items, f"2026-12-{day:02d}")) for day in range(1, 29)}
+    assert len(others) > 20  # 28 days, (almost surely) 28 different samples
+    assert claimrecords.sample(items[:3], "x") == items[:3]
+
+
+def test_verify_runs_what_is_due_and_the_sample_and_a_sampled_survivor_recorded_killed_has_drifted(chapter):
+    made = chapter(claims_text=KILLED + """
+      - claim: the mean is the mean
+        frameworks: [pytorch]
+        replace: [["m = sum(xs) / len(xs)", "m = sum(xs) / len(xs) + 0"]]
+        fails: "ys == [-1, 0, 1]"
+    """)
+    loaded = claims.load_claims(made)
+    # Both recorded killed with their current keys (the second wrongly: it survives).
+    claimrecords.update(made, loaded, [outcome(made, loaded, index=0), outcome(made, loaded, index=1)])
+    outcomes, problems = claimrecords.verify(made, loaded, "pytorch", jobs=1)
+    assert (outcomes, problems) == ([], [])  # nothing due, nothing sampled: nothing runs
+    outcomes, problems = claimrecords.verify(made, loaded, "pytorch", {("the mean is the mean", "pytorch")}, jobs=1)
+    assert [(o.claim, o.status) for o in outcomes] == [("the mean is the mean", "survived")]
+    (problem,) = problems
+    assert problem.startswith("survived: PyTorch: mutation 'the mean is the mean'")
+    assert problem.endswith("its current record says killed: the outcome changed although its inputs did not")
+    # A stale record runs, and fails until refreshed even though its run is killed.
+    made.path.write_text(made.path.read_text().replace("m = sum(xs) / len(xs)", "m = sum(xs) / len(xs)  # mean"))
+    edited = read_chapter(made.path)
+    outcomes, problems = claimrecords.verify(edited, claims.load_claims(edited), "pytorch", jobs=1)
+    assert [(o.claim, o.status) for o in outcomes] == [("center subtracts the mean", "killed"),
+                                                       ("the mean is the mean", "survived")]
+    assert problems[0].startswith("survived: PyTorch: mutation 'the mean is the mean'")
+    assert "drifted" not in problems[0] and "its current record says killed" not in problems[0]
+    assert [p.split(") ", 1)[1][:24] for p in problems[1:]] == ["its record is stale: the"] * 2
+    everything, _ = claimrecords.verify(made, loaded, "pytorch", run_all=True, jobs=1)
+    assert len(everything) == 2
+
+
+def test_claims_run_writes_the_record_and_stale_runs_only_what_is_due(book, capsys, monkeypatch):
+    made = book(KILLED + """
+    unmutated:
+      - assert: "total == 2"
+        why: arithmetic
+    """)
+    monkeypatch.setattr(cli, "cmd_env", lambda args: 0)
+    ran = []
+    real = claims.run_mutation
+
+    def counted(chapter, loaded, mutation, framework, timeout):
+        ran.append((mutation.claim, framework))
+        return real(chapter, loaded, mutation, framework, timeout=timeout)
+
+    monkeypatch.setattr(claims, "run_mutation", counted)
+    assert cli.main(["claims", "--stale", "-f", "pytorch", "-j", "1"]) == 0
+    assert ran == [("center subtracts the mean", "pytorch")]
+    record = made.path.with_name("chap.claims.record")
+    assert claimrecords.read(record)[("center subtracts the mean", "pytorch")].outcome == "killed"
+    assert f"chap: wrote {record}" in capsys.readouterr().out
+    assert cli.main(["claims", "--run", "--stale", "-f", "pytorch"]) == 0
+    assert len(ran) == 1  # nothing was due
+    assert "chap: 0 of 0 mutation(s) killed (those whose record was missing or stale)" in capsys.readouterr().out
+
+
 # --- the real check ------------------------------------------------------------------------------
 
 CHAPTERS = [(path.stem, name) for path in find_chapters(NOTEBOOKS) for name in read_chapter(path).frameworks]
 TIMES = ROOT / "build" / "claims" / "times.md"
+#: The day's sample rotates with the UTC date; $TABBOOK_CLAIMS_SEED repeats a day's.
+SEED = os.environ.get("TABBOOK_CLAIMS_SEED") or datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+RUN_ALL = os.environ.get("TABBOOK_CLAIMS_ALL") == "1"
+
+
+@pytest.fixture(scope="module")
+def book_sample():
+    """The mutations re-run today although their records are current: claimrecords.SAMPLE_SIZE
+    of the book's (chapter, framework, claim), drawn with SEED."""
+    every = []
+    for path in find_chapters(NOTEBOOKS):
+        chapter = read_chapter(path)
+        with contextlib.suppress(SourceError):  # the chapter's own test reports it
+            every += [(chapter.name, name, mutation.claim) for mutation in claims.load_claims(chapter).mutations
+                      for name in mutation.frameworks]
+    picked = claimrecords.sample(every, SEED)
+    print(f"\nclaims: seed {SEED!r} (TABBOOK_CLAIMS_SEED) samples {len(picked)} of {len(every)} mutations")
+    return set(picked)
 
 
 @pytest.mark.parametrize("chapter_name, framework", CHAPTERS, ids=[f"{c}-{f}" for c, f in CHAPTERS])
-def test_every_claim_of_the_book_can_fail(chapter_name, framework):
-    """Every assert of the chapter's notebook for ``framework`` is mutated or listed unmutated,
-    and every mutation, run two at a time, makes its assert fail (it is killed)."""
+def test_every_claim_of_the_book_can_fail(chapter_name, framework, book_sample):
+    """Every assert of the chapter's notebook for ``framework`` is mutated or listed unmutated;
+    every mutation's record (notebooks/<chapter>.claims.record) is present, current and killed.
+
+    Run two at a time: every mutation whose record is missing or stale, and those of the day's
+    sample (book_sample), or all of them with TABBOOK_CLAIMS_ALL=1; each must be killed, and a
+    sampled one whose current record says killed and which is not killed now has drifted.
+    """
     chapter = read_chapter(NOTEBOOKS / f"{chapter_name}.md")
     try:
         loaded, error = claims.load_claims(chapter), ""
+        count = len(claimrecords.keys(chapter, loaded, [framework]))
+        start = time.perf_counter()
+        outcomes, problems = claimrecords.verify(chapter, loaded, framework, {
+            (claim, name) for chapter_of, name, claim in book_sample if chapter_of == chapter_name}, RUN_ALL)
     except SourceError as raised:
         loaded, error = None, str(raised)
     if loaded is None:  # outside the except: pytest would print the error twice, chained
         pytest.fail(error, pytrace=False)
-    cover = claims.coverage(chapter, loaded, [framework])
-    start = time.perf_counter()
-    outcomes = claims.run_all(chapter, loaded, [framework], jobs=2)
     seconds = time.perf_counter() - start
-    print(f"\nclaims: {chapter_name}, {get(framework).title}: {len(outcomes)} mutation(s) in {seconds:.1f} s")
-    _write_time(chapter_name, framework, len(outcomes), seconds)
-    problems = []
+    print(f"\nclaims: {chapter_name}, {get(framework).title}: {len(outcomes)} of {count} mutation(s) run "
+          f"in {seconds:.1f} s")
+    _write_time(chapter_name, framework, len(outcomes), count, seconds)
+    cover = claims.coverage(chapter, loaded, [framework])
     if cover.count(framework, "uncovered"):
-        problems.append(claims.coverage_lists([cover], ("uncovered",)))
-    problems += [claims.outcome_report(outcome, loaded.path) for outcome in outcomes if outcome.status != "killed"]
+        problems.insert(0, claims.coverage_lists([cover], ("uncovered",)))
     if problems:
         pytest.fail("\n\n".join(problems), pytrace=False)
 
 
-def _write_time(chapter_name: str, framework: str, count: int, seconds: float) -> None:
+def _write_time(chapter_name: str, framework: str, ran: int, count: int, seconds: float) -> None:
     """Record the wall time of one chapter and framework in build/claims/times.md (one row each)."""
-    header = ["| chapter | framework | mutations | seconds (2 kernels at once) |", "| --- | --- | ---: | ---: |"]
+    header = ["| chapter | framework | mutations run | mutations | seconds (2 kernels at once) |",
+              "| --- | --- | ---: | ---: | ---: |"]
     rows = TIMES.read_text().splitlines()[2:] if TIMES.exists() else []
     title = get(framework).title
     rows = [row for row in rows if not row.startswith(f"| {chapter_name} | {title} |")]
-    rows.append(f"| {chapter_name} | {title} | {count} | {seconds:.1f} |")
+    rows.append(f"| {chapter_name} | {title} | {ran} | {count} | {seconds:.1f} |")
     TIMES.parent.mkdir(parents=True, exist_ok=True)
     order = [f"| {get(name).title} |" for name in NAMES]
     rows.sort(key=lambda row: (row.split(" | ")[0], next(i for i, cell in enumerate(order) if cell in row)))
