@@ -362,7 +362,7 @@ def _render_cell(cell, source: Cell, page: _Page, framework: str, index: int) ->
         return ""
     marker = f"{_MARKER}{source.line}"
     if cell.cell_type == "markdown":
-        return f"{marker}\n{prose.book_links(cell.source)}"
+        return f"{marker}\n{cell.source}"
     parts = [marker] if "remove-input" in tags else [f"{marker}\n{_fenced(cell.source, 'python')}"]
     figure = page.first_figure.get(index, 0)
     for number, output in enumerate(_shown_outputs(cell)):

@@ -15,6 +15,8 @@ Sphinx runs. This extension makes the same hold in Sphinx itself, whatever got p
 * **the prose's HTML is sanitized**: the HTML blocks and inline tags of a chapter page, in order,
   pass through the outputs' allow-list (:func:`tabbook.sanitize.html_pieces`), so a ``<meta>``
   refresh, a script or an event handler never reaches the reader;
+* **links between sections** (``[Title](name.ipynb)``, as the notebooks link each other) go to
+  the section's page (:class:`SectionLinks`);
 * **outputs** are written by the ``tabbook-output`` directive, which sanitizes its body again and
   wraps it in its classes (the only raw HTML of a chapter page that is not prose).
 
@@ -27,6 +29,7 @@ import re
 
 from docutils import nodes
 from sphinx import addnodes
+from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
@@ -105,8 +108,29 @@ def _sanitize_prose_html(app, doctree) -> None:
             node[:] = [nodes.Text(clean)]
 
 
+class SectionLinks(SphinxPostTransform):
+    """A chapter links another section by its notebook's name, ``[Title](name.ipynb#anchor)``,
+    which Jupyter opens beside the reader's notebook (:mod:`tabbook.prose` has checked that the
+    chapter exists). MyST leaves such a link a reference it cannot resolve; this turns it into a
+    reference to the section's page, before MyST's resolver (priority 9) runs. Only parsed links
+    are touched: the same text in code or in an escaped bracket stays as written."""
+
+    default_priority = 8
+
+    def run(self, **kwargs) -> None:
+        for node in self.document.findall(addnodes.pending_xref):
+            if node.get("reftype") != "myst" or node.get("refdomain"):
+                continue
+            path, _, anchor = node["reftarget"].partition("#")
+            if path.endswith(".ipynb") and "/" not in path and path[:-len(".ipynb")] in self.env.all_docs:
+                node["refdomain"] = "doc"
+                node["reftarget"] = path[:-len(".ipynb")]
+                node["reftargetid"] = anchor or None
+
+
 def setup(app):
     app.connect("builder-inited", _no_file_insertion)
+    app.add_post_transform(SectionLinks)
     # Before Sphinx's own collectors of pictures and downloads (priority 500), which copy them.
     app.connect("doctree-read", _check_files, priority=100)
     app.connect("doctree-read", _sanitize_prose_html, priority=100)

@@ -24,7 +24,7 @@ reaches outside the text is checked, in directive bodies and titles too, recursi
   the files named into the book (:attr:`tabbook.source.Chapter.assets`).
 * **Links to other sections** name the section's notebook (``[Layers and
   Modules](layers-and-modules.ipynb)``), which Jupyter opens beside the reader's notebook; the
-  chapter must exist, and the book links to its page instead (:func:`book_links`).
+  chapter must exist, and the book links to its page instead (:mod:`tabbook.bookguard`).
 * **Pictures from other hosts** are refused (the book's policy would block them), and so are
   links whose scheme is not ``http``, ``https`` or ``mailto`` (``javascript:``, ``data:``,
   ``file:``).
@@ -325,9 +325,18 @@ def _check_link(context: _Context, href: str, at: int, what: str) -> None:
             raise SourceError(context.path, at, f"{what} goes to a {name}: address ({href!r})",
                               "link to http, https or mailto addresses, to a section (#label) or to a chapter")
         target = target[len(name) + 1:]
+        if _NOTEBOOK.search(target.partition("#")[0]):
+            raise SourceError(context.path, at, f"{what} goes to a notebook with a {name}: prefix ({href!r})",
+                              "link to a section by its notebook's name alone, as "
+                              "[Layers and Modules](layers-and-modules.ipynb)")
     path, _, _ = target.partition("#")
-    if _SECTION_LINK.fullmatch(path):
+    if _NOTEBOOK.search(path):
         chapter = context.root / f"{path[:-len('.ipynb')]}.md"
+        if not _SECTION_LINK.fullmatch(path) or path != href.strip().partition("#")[0]:
+            raise SourceError(context.path, at, f"{what} goes to the notebook {href.strip()!r}, which is not written "
+                                                "as the name of a section's notebook",
+                              "link to a section by its notebook's file name as it is, without a folder, query or "
+                              "escapes, as [Layers and Modules](layers-and-modules.ipynb)")
         if not chapter.is_file():
             raise SourceError(context.path, at, f"{what} goes to the section {path!r}, but there is no chapter "
                                                 f"{chapter.name} beside this one",
@@ -340,20 +349,11 @@ def _check_link(context: _Context, href: str, at: int, what: str) -> None:
 
 
 #: A link to another section: its notebook's file name, which works between the notebooks of a
-#: folder in Jupyter, and which the book turns into a link to that section's page (:func:`book_links`).
-_SECTION_LINK = re.compile(r"[A-Za-z0-9][\w.-]*\.ipynb")
-_INLINE_SECTION_LINK = re.compile(r"(\]\(\s*<?)([A-Za-z0-9][\w.-]*)\.ipynb(?=[#)>\s])")
-_DEFINED_SECTION_LINK = re.compile(r"^( {0,3}\[[^\]]+\]:\s*<?)([A-Za-z0-9][\w.-]*)\.ipynb(?=[#>\s]|$)", re.M)
-
-
-def book_links(markdown: str) -> str:
-    """``markdown`` with its links to other sections' notebooks (``[Title](name.ipynb)``, with an
-    optional ``#anchor``, inline or as a link reference definition) pointing at those sections'
-    pages in the book (``name.md``, which MyST resolves to the page), so the same source links
-    notebook to notebook in Jupyter and page to page in the book. :func:`check` has made sure that
-    each such name is a chapter of the book."""
-    markdown = _INLINE_SECTION_LINK.sub(r"\1\2.md", markdown)
-    return _DEFINED_SECTION_LINK.sub(r"\1\2.md", markdown)
+#: folder in Jupyter, and which the book turns into a link to that section's page
+#: (:class:`tabbook.bookguard.SectionLinks`).
+_SECTION_LINK = re.compile(r"\w[\w.-]*\.ipynb")
+#: Anything that looks like a link to a notebook (any letter case, a query after it).
+_NOTEBOOK = re.compile(r"\.ipynb($|\?)", re.IGNORECASE)
 
 
 def _asset(context: _Context, target: str, at: int, what: str, links: bool = False) -> Path | None:
