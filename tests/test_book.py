@@ -486,6 +486,28 @@ def test_mathjax_only_on_pages_with_math(site, page):
     page.locator("mjx-container").first.wait_for(timeout=10000)
 
 
+def test_a_link_to_another_section_goes_to_its_page_and_code_keeps_its_text(tmp_path):
+    """``[Title](name.ipynb)`` links notebook to notebook in Jupyter and page to page in the book
+    (tabbook.bookguard.SectionLinks); the same text in a code span or a fence is left as written."""
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    (folder / "toc.yml").write_text("parts:\n  - caption: Part\n    chapters: [first, second]\n")
+    (folder / "first.md").write_text(chapter_text(*FOUR, title="# First"))
+    (folder / "second.md").write_text(chapter_text(
+        "See [the first section](first.ipynb), not "
+        "`[code](first.ipynb)`.\n\n```text\n[fenced](first.ipynb)\n```\n", *FOUR, title="# Second"))
+    chapters = [read_chapter(folder / f"{name}.md") for name in ("first", "second")]
+    for chapter in chapters:
+        for name in NAMES:
+            convert.write_notebook(convert.to_notebook(chapter, name), tmp_path / "tabs" / name / f"{chapter.name}.ipynb")
+    book.build(chapters, tabs=tmp_path / "tabs", source_dir=tmp_path / "src", html_dir=tmp_path / "html")
+    html = (tmp_path / "html" / "second.html").read_text()
+    assert re.search(r'<a class="reference internal" href="first.html"><span class="std std-doc">the first section', html) \
+        or 'href="first.html"' in html, html[:2000]
+    assert "[code](first.ipynb)" in html and "[fenced](first.ipynb)" in html
+    assert "first.md" not in html.replace("_sources_md/first.md", "").replace("first.md.txt", "")
+
+
 def test_the_chapter_links_its_discussion(site, page):
     base, _ = site
     page.goto(f"{base}/custom-layers.html")
