@@ -45,7 +45,8 @@ checkout = {root!r}
 assert not any(os.path.realpath(p or os.getcwd()).startswith(checkout) for p in sys.path), sys.path
 assert not os.path.realpath(os.getcwd()).startswith(checkout), os.getcwd()
 assert 'tabbook' not in sys.modules or sys.modules['tabbook'].__file__ == '<tabbook>', sys.modules['tabbook']
-assert os.listdir('.') == [], f"the notebook wrote {{sorted(os.listdir('.'))}} beside itself"
+start = {start!r}  # the empty folder the kernel started in
+assert os.listdir(start) == [], f"the notebook wrote {{sorted(os.listdir(start))}} beside itself"
 """
 
 
@@ -57,6 +58,11 @@ def _setup_in_framework_kernel(self):
     folder = contextlib.ExitStack()
     self._tabbook_folder = folder
     workdir = folder.enter_context(kernel_folder("tabbook-nbval-"))
+    reader_cell = getattr(self, "_tabbook_reader_cell", None)
+    if reader_cell is not None:
+        from tabbook.frameworks import ROOT
+
+        reader_cell.source = READER_CHECK.format(root=str(ROOT), start=str(workdir.resolve()))
 
     def running_kernel(kernel_name, cwd=None, **kwargs):  # nbval passes cwd=the notebook's folder
         return _RunningKernel(kernel_name, cwd=str(workdir), **kwargs)
@@ -88,7 +94,8 @@ def _collect_with_reader_check(self):
     if items and isinstance(meta, dict) and meta.get("kernel"):
         from tabbook.frameworks import ROOT
 
-        cell = nbformat.v4.new_code_cell(READER_CHECK.format(root=str(ROOT)))
+        cell = nbformat.v4.new_code_cell(READER_CHECK)  # formatted at setup, once the folder exists
+        self._tabbook_reader_cell = cell
         items.append(nbval.plugin.IPyNbCell.from_parent(
             self, name="reader's view", cell_num=len(items), cell=cell,
             options=collections.defaultdict(bool, check=True)))

@@ -273,6 +273,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--device", choices=envs.DEVICES, default="cpu",
                      help="the lock to make; resolution only, no GPU needed (default: %(default)s)")
     sub.set_defaults(func=cmd_lock)
+    # An option the steps share with build.py itself (-f, --force, --timeout, -j, ...) may stand
+    # before or after the step: a step's own default must not overwrite what was given before it.
+    shared = {action.dest for action in parser._actions if action.option_strings}
+    for sub in commands.choices.values():
+        for action in sub._actions:
+            if action.option_strings and action.dest in shared:
+                action.default = argparse.SUPPRESS
     return parser
 
 

@@ -115,7 +115,8 @@ def _print(browser, page_path: Path, html_dir: Path, frameworks: tuple[str, ...]
         context = browser.new_context(color_scheme="light")
         try:
             page = context.new_page()
-            page.goto(f"{page_path.as_uri()}?framework={name}", wait_until="load")
+            # The resolved path, as published() reads the links (a symlinked build/ included).
+            page.goto(f"{page_path.resolve().as_uri()}?framework={name}", wait_until="load")
             _prepare_for_print(page)
             headings = page.evaluate(HEADINGS_SCRIPT) or []
             data = page.pdf(format="A4", print_background=True, outline=True, tagged=True,
@@ -162,7 +163,7 @@ def published(data: bytes, page_folder: Path, headings: list[str]) -> bytes:
 
     reader = pypdf.PdfReader(io.BytesIO(data))
     changed = {}
-    base = page_folder.resolve().as_uri() + "/"
+    bases = {page_folder.resolve().as_uri() + "/", page_folder.absolute().as_uri() + "/"}
     for page in reader.pages:
         annotations = page.get("/Annots")
         for reference in annotations.get_object() if annotations is not None else []:
@@ -171,7 +172,8 @@ def published(data: bytes, page_folder: Path, headings: list[str]) -> bytes:
             uri = action.get_object().get("/URI") if action is not None else None
             if not (isinstance(uri, str) and uri.lower().startswith("file:")):
                 continue
-            if uri.startswith(base):
+            base = next((base for base in bases if uri.startswith(base)), None)
+            if base is not None:
                 action.get_object()[NameObject("/URI")] = TextStringObject("../" + uri[len(base):])
                 holder = reference if _is_direct(action) else action  # the object that changed
             else:

@@ -37,7 +37,8 @@ def append_cell(notebook: nbformat.NotebookNode) -> bool:
     report = notebook.metadata.get("tabbook", {}).get("report") or {}
     if not report:
         return False
-    entries = "".join(f"    {json.dumps(name)}: ({expression}),\n" for name, expression in report.items())
+    # Each expression on lines of its own, so that a comment in it cannot swallow what follows.
+    entries = "".join(f"    {json.dumps(name)}: (\n{expression}\n    ),\n" for name, expression in report.items())
     code = ("import json as _tabbook_json\n"
             f"print({_MARK!r} + _tabbook_json.dumps({{_name: _value if isinstance(_value, str) else float(_value)\n"
             "    for _name, _value in {\n" + entries + "}.items()}))\n")

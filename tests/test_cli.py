@@ -1,6 +1,8 @@
 """build.py's command line: the summary table and clear errors for bad arguments."""
 from __future__ import annotations
 
+import pytest
+
 from tabbook.cli import main, summary_table
 from tabbook.frameworks import NOTEBOOKS, ROOT
 from tabbook.source import find_chapters
@@ -105,3 +107,15 @@ def test_a_second_writer_in_the_same_checkout_stops_with_a_clear_error(capsys):
     from tabbook import files
     with files.exclusive(cli.WRITER_LOCK, "test"):
         pass
+
+
+@pytest.mark.parametrize("argv", [["-f", "pytorch", "execute"], ["execute", "-f", "pytorch"],
+                                  ["-f", "pytorch", "--force", "--timeout", "5", "execute", "x"]])
+def test_options_before_the_step_hold_as_after_it(argv):
+    """A step's defaults do not overwrite an option given before it (red team: `build.py -f
+    pytorch execute` executed all four frameworks)."""
+    from tabbook import cli
+
+    args = cli._parser().parse_args(argv)
+    assert args.frameworks == ["pytorch"]
+    assert (args.force, args.timeout) == ((True, 5) if "--force" in argv else (False, 600))

@@ -243,3 +243,29 @@ def test_published_rewrites_book_links_drops_other_file_links_and_retitles_bookm
     assert _outline(reader.outline) == ["1. Links and Bookmarks", "  1.1. A Long Section and Title", "  1.2. Summary"]
     assert pdf.published(data, single, ["1. Links and Bookmarks", "1.1. A Long Section and Title",
                                         "1.2. Summary"]) == data, "nothing left to change"
+
+
+@pytest.mark.parametrize("linked", ["resolved", "as given"])
+def test_published_reads_book_links_through_a_symlinked_folder(tmp_path, linked):
+    """A build folder reached through a symlink: links written with the folder's resolved or its
+    given path are both the book's (red team: they lost their target)."""
+    import io
+
+    import pypdf
+    from pypdf.generic import ArrayObject, DictionaryObject, FloatObject, NameObject, TextStringObject
+
+    (tmp_path / "real" / "single").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    single = tmp_path / "link" / "single"
+    folder = single.resolve() if linked == "resolved" else single
+    writer = pypdf.PdfWriter()
+    writer.add_blank_page(200, 200)
+    writer.add_annotation(0, DictionaryObject({
+        NameObject("/Type"): NameObject("/Annot"), NameObject("/Subtype"): NameObject("/Link"),
+        NameObject("/Rect"): ArrayObject([FloatObject(0), FloatObject(0), FloatObject(10), FloatObject(10)]),
+        NameObject("/A"): DictionaryObject({NameObject("/S"): NameObject("/URI"), NameObject("/URI"):
+                                            TextStringObject(f"{folder.as_uri()}/_downloads/x/devices.ipynb")})}))
+    original = io.BytesIO()
+    writer.write(original)
+    reader = pypdf.PdfReader(io.BytesIO(pdf.published(original.getvalue(), single, [])))
+    assert reader.pages[0]["/Annots"][0].get_object()["/A"]["/URI"] == "../_downloads/x/devices.ipynb"

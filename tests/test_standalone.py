@@ -107,6 +107,8 @@ def reader_kernel(tmp_path, framework: str) -> str:
 @pytest.mark.parametrize("code, message", [
     ("open('made-here', 'w').close()", "the notebook wrote ['made-here'] beside itself"),
     (f"import sys\nsys.path.append({str(ROOT)!r})", "AssertionError"),
+    ("import os, tempfile\nopen('made-here', 'w').close()\nos.chdir(tempfile.mkdtemp())",
+     "the notebook wrote ['made-here'] beside itself"),
 ])
 def test_nbval_runs_each_notebook_as_its_reader_and_fails_one_that_leans_on_the_checkout(
         write_chapter, code, message):
