@@ -92,7 +92,6 @@ def _collect_with_reader_check(self):
     items = list(_nbval_collect(self))
     meta = self.nb.metadata.get("tabbook")
     if items and isinstance(meta, dict) and meta.get("kernel"):
-
         cell = nbformat.v4.new_code_cell(READER_CHECK)  # formatted at setup, once the folder exists
         self._tabbook_reader_cell = cell
         items.append(nbval.plugin.IPyNbCell.from_parent(
