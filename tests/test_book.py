@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -601,7 +602,8 @@ def test_each_pdf_holds_its_framework_code_only(site, pdfs, page):
         assert others == [], f"{name}'s PDF holds code of {others}"
         # Every chapter, in the order of notebooks/toc.yml, to the end of the last one: each
         # chapter's first section heading, numbered as the book numbers it, in that order.
-        text = re.sub(r"[^\w.]", "", text)  # PDF text may hold other quotes and dashes than the source
+        # PDF text may hold ligatures (fl), other quotes and dashes than the source.
+        text = re.sub(r"[^\w.]", "", unicodedata.normalize("NFKC", text))
         firsts = [_numbered(name, _headings(name)[0]) for name in order]
         assert all(first in text for first in firsts), [first for first in firsts if first not in text]
         assert [text.index(first) for first in firsts] == sorted(text.index(first) for first in firsts)
