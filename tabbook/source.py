@@ -32,7 +32,7 @@ from jupytext.myst import (MystMetadataParsingError, get_parser, myst_to_noteboo
                            read_cell_metadata)
 
 from .errors import SourceError
-from . import prose, savedcode, toc
+from . import prose, pyast, savedcode, toc
 from .frameworks import ALL_TAG, NAMES
 
 #: Tags that are not frameworks but are understood by the tools downstream (nbval, MyST-NB).
@@ -477,7 +477,9 @@ def _report(path: Path, front: dict) -> dict[str, str]:
         try:
             if not isinstance(expression, str):
                 raise SyntaxError(f"{expression!r} is not a text")
-            ast.parse(expression.strip(), mode="eval")
+            body = pyast.parse(expression.strip()).body
+            if len(body) != 1 or not isinstance(body[0], ast.Expr):
+                raise SyntaxError("it is not a single expression")
         except SyntaxError as error:
             raise SourceError(path, line, f"the report expression for {name!r} is not one Python expression "
                                           f"({error.msg if hasattr(error, 'msg') and error.msg else error})",
