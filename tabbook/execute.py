@@ -382,14 +382,13 @@ def _run(notebook: nbformat.NotebookNode, path: Path, key: str, timeout: int, li
             f"{framework}: {chapter}: {unshowable}: the book cannot show it, so the notebook is not written "
             f"({display_path(path)} is as it was); fix what the cell displays"))
     try:
-        values = report_module.take_values(notebook)
+        report_module.take_values(notebook)  # into metadata.tabbook.results, read below
     except BuildError as error:
         return Result(chapter, framework, "failed", seconds, error=f"{framework}: {chapter}: {error}")
     notebook.metadata["tabbook"]["execution_key"] = key
     notebook.metadata["tabbook"]["seconds"] = round(seconds, 1)  # for balancing test shards (tabbook.shard)
     scrub.scrub_notebook(notebook)  # published outputs: merged streams, no paths of this machine
-    result = Result(chapter, framework, "executed", seconds, {**report_module.results(notebook), **values},
-                    notes=client.notes)
+    result = Result(chapter, framework, "executed", seconds, report_module.results(notebook), notes=client.notes)
     try:
         convert.write_notebook(notebook, path)
     except OSError as error:

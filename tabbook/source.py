@@ -138,7 +138,7 @@ def read_chapter(path: Path | str) -> Chapter:
         raise SourceError(path, int(match.group(1)) if match else None,
                           f"malformed cell metadata: {_first_line(error)}", _METADATA_HINT) from None
     omitted = _omissions(path, front)
-    report = _report(path, front)
+    report = _report(path, front, lines)
     cells = _cells(path, notebook, lines, markdown_meta)
     if not cells:
         raise SourceError(path, 1, "the chapter is empty", "write a '# Title' and at least one cell")
@@ -453,7 +453,7 @@ _SETTINGS = ("omit", "report")
 _REPORT_HINT = 'write tabbook: {report: {test_accuracy: "test_accuracy", device: "str(device)"}}'
 
 
-def _report(path: Path, front: dict) -> dict[str, str]:
+def _report(path: Path, front: dict, lines: list[str]) -> dict[str, str]:
     """The chapter's ``tabbook.report``: result names (identifiers) -> Python expressions.
 
     Raises:
@@ -463,7 +463,7 @@ def _report(path: Path, front: dict) -> dict[str, str]:
     import ast
 
     settings = front.get("tabbook") or {}
-    line = _front_line(path, "tabbook")
+    line = _front_line(lines, "tabbook")
     for key in settings:
         if key not in _SETTINGS:
             raise SourceError(path, line, f"front matter 'tabbook' has the unknown key {key!r}",
@@ -487,9 +487,8 @@ def _report(path: Path, front: dict) -> dict[str, str]:
     return {name: expression.strip() for name, expression in report.items()}
 
 
-def _front_line(path: Path, key: str) -> int:
+def _front_line(lines: list[str], key: str) -> int:
     """The line of the front matter's top-level ``key:`` (2, the first line inside it, if not found)."""
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     for number, text in enumerate(lines[1:], 2):
         if text.strip() == "---":
             break
