@@ -73,8 +73,8 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture(scope="session")
 def browser():
     if not Path(CHROMIUM).exists():
-        pytest.fail("the browser tests need Debian's Chromium: python3 build.py test installs it where it may, "
-                    "else run: sudo apt-get update && sudo apt-get install -y chromium")
+        pytest.fail("the browser tests need Chromium: python3 build.py test installs it where it may, "
+                    f"else run: {chromium.MANUAL}")
     from playwright import sync_api as playwright_api
 
     with playwright_api.sync_playwright() as playwright:

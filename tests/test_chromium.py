@@ -1,12 +1,18 @@
-"""On a machine without Chromium, build.py installs Debian's package where it may, and says the
-command to run where it may not (tabbook/chromium.py, issue 22).
+"""On a machine without Chromium, build.py installs Debian's package where it may, else
+downloads Playwright's, and says the command to run where neither works (tabbook/chromium.py,
+issue 22).
 
 No real apt-get runs here: PATH is a folder of stand-ins (apt-get, sudo) that record how they
-were called, and the stand-in apt-get "installs" Chromium by writing an executable onto PATH."""
+were called, and the stand-in apt-get "installs" Chromium by writing an executable onto PATH.
+Nor does Playwright download anything (this network blocks its host): its install command is
+answered by a stand-in that writes a browser where Playwright's own API says it keeps it (under a
+temporary PLAYWRIGHT_BROWSERS_PATH), or fails as a blocked download does."""
 from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +21,20 @@ from tabbook import chromium, cli, pdf
 from tabbook.errors import BuildError
 
 MANUAL = "sudo apt-get update && sudo apt-get install -y chromium"
+#: The tooling venv's Python downloads Playwright's Chromium.
+DOWNLOAD = [sys.executable, "-m", "playwright", "install", "--no-shell", "chromium"]
+#: What Playwright 1.65's install printed here, where its download host is blocked (shortened).
+BLOCKED_OUT = """Downloading Chrome for Testing 159.0.8154.6 (playwright chromium v1255) from https://cdn.playwright.dev/...
+Failed to install browsers
+Error: Failed to download Chrome for Testing 159.0.8154.6 (playwright chromium v1255), caused by
+Error: Download failure, code=1
+    at ChildProcess.emit (node:events:514:20)
+"""
+BLOCKED_ERR = """Error: getaddrinfo ENOTFOUND cdn.playwright.dev
+    at GetAddrInfoReqWrap.onlookupall [as oncomplete] (node:internal/dns/promises:101:17) {
+  code: 'ENOTFOUND',
+}
+"""
 
 
 def _script(path: Path, body: str) -> None:
@@ -29,13 +49,35 @@ def machine(tmp_path, monkeypatch):
     add("apt-get", "installs") puts an apt-get there that records its arguments and the value of
     DEBIAN_FRONTEND and writes bin/chromium on `install`; add("apt-get", "fails") one that exits
     100; add("sudo", "nopasswd") a sudo that runs its command, add("sudo", "asks") one that, like
-    `sudo -n` where a password is needed, exits 1."""
+    `sudo -n` where a password is needed, exits 1. Playwright's download is blocked unless
+    add("playwright", "downloads") (a browser that starts) or add("playwright", "lacks-libraries")
+    (one that cannot load libnss3, as on a machine without its system libraries)."""
     folder, log = tmp_path / "bin", tmp_path / "calls.log"
     folder.mkdir()
     log.write_text("")
     monkeypatch.setenv("PATH", str(folder))
     monkeypatch.setattr(chromium, "DEBIAN_PATH", tmp_path / "usr-bin-chromium")  # absent
     monkeypatch.setattr(chromium, "_is_root", lambda: False)
+    monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path / "ms-playwright"))
+    download = {"kind": "blocked"}
+    run = chromium._run
+
+    def stand_in(command):
+        if command != DOWNLOAD:
+            return run(command)
+        with log.open("a") as calls:
+            calls.write("playwright install\n")
+        if download["kind"] == "blocked":
+            return subprocess.CompletedProcess(command, 1, BLOCKED_OUT, BLOCKED_ERR)
+        browser = chromium.playwright_path()
+        assert browser.is_relative_to(tmp_path / "ms-playwright"), "Playwright's API said where"
+        browser.parent.mkdir(parents=True)
+        _script(browser, {"downloads": 'echo "Chromium 159.0.8154.6"\n',
+                          "lacks-libraries": 'echo "chrome: error while loading shared libraries: libnss3.so: cannot '
+                                             'open shared object file" >&2\nexit 127\n'}[download["kind"]])
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(chromium, "_run", stand_in)
     bodies = {
         ("apt-get", "installs"): f'echo "apt-get $* DEBIAN_FRONTEND=$DEBIAN_FRONTEND" >> {log}\n'
                                  f'case "$1" in install) printf "#!/bin/sh\\n" > {folder}/chromium; '
@@ -47,7 +89,10 @@ def machine(tmp_path, monkeypatch):
     }
 
     def add(name: str, kind: str) -> None:
-        _script(folder / name, bodies[name, kind])
+        if name == "playwright":
+            download["kind"] = kind
+        else:
+            _script(folder / name, bodies[name, kind])
 
     return folder, log, add
 
@@ -91,18 +136,56 @@ def test_a_user_with_password_less_sudo_installs_it_through_sudo(machine):
     (["apt-get"], "this user is not root and the machine has no sudo"),
     ([], "this machine has no apt-get"),
 ])
-def test_where_it_cannot_be_installed_the_error_gives_the_command(machine, tools, reason):
+def test_without_apt_get_playwright_downloads_chromium_and_the_tool_uses_it(machine, tools, reason):
+    folder, log, add = machine
+    if "apt-get" in tools:
+        add("apt-get", "installs")
+    if "sudo-asks" in tools:
+        add("sudo", "asks")
+    add("playwright", "downloads")
+    assert chromium.find() is None
+    said = []
+    found = chromium.ensure(log=said.append)
+    assert found == str(chromium.playwright_path()) and found.startswith(os.environ["PLAYWRIGHT_BROWSERS_PATH"])
+    assert chromium.find() == found, "the next run (and the browser tests' conftest) finds it without a download"
+    assert "playwright install" in log.read_text() and "apt-get update" not in log.read_text()
+    assert said == [f"chromium: not installed and {reason}; downloading Playwright's Chromium "
+                    f"(python -m playwright install --no-shell chromium)", f"chromium: downloaded to {found}"]
+
+
+@pytest.mark.parametrize("tools, reason", [
+    (["apt-get", "sudo-asks"], "this user is not root and sudo asks for a password"),
+    (["apt-get"], "this user is not root and the machine has no sudo"),
+    ([], "this machine has no apt-get"),
+])
+def test_where_neither_install_works_the_error_gives_the_command(machine, tools, reason):
     _folder, log, add = machine
     if "apt-get" in tools:
         add("apt-get", "installs")
     if "sudo-asks" in tools:
         add("sudo", "asks")
     with pytest.raises(BuildError) as raised:
-        chromium.ensure(log=lambda message: pytest.fail(f"nothing is installed, yet it said: {message}"))
+        chromium.ensure(log=lambda message: None)
     message = str(raised.value)
-    assert reason in message and f"install it with: {MANUAL}" in message
+    assert message.startswith(f"the PDFs and the browser tests need Chromium, which is not installed; {reason}, "
+                              "and Playwright's download failed (python -m playwright install --no-shell chromium "
+                              "exited with code 1 (Error: getaddrinfo ENOTFOUND cdn.playwright.dev)): ")
+    assert message.endswith(f"install it with: {MANUAL}  (then run this command again)")
     assert "apt-get update" not in log.read_text(), "apt-get never ran"
+    assert "playwright install" in log.read_text()
     assert chromium.find() is None
+
+
+def test_a_downloaded_browser_that_cannot_start_is_not_used(machine):
+    """Playwright's Chromium needs system libraries (libnss3, ...) that a bare machine may lack."""
+    _folder, _log, add = machine
+    add("playwright", "lacks-libraries")
+    with pytest.raises(BuildError) as raised:
+        chromium.ensure(log=lambda message: None)
+    assert (f"Playwright downloaded Chromium to {chromium.playwright_path()}, but it cannot start (exit code 127 "
+            "(chrome: error while loading shared libraries: libnss3.so: cannot open shared object file)); the "
+            f"system libraries it needs are missing: install Debian's Chromium, which brings them, with: {MANUAL}"
+            ) == str(raised.value)
 
 
 def test_a_failed_install_says_which_command_failed_and_why(machine, monkeypatch):
@@ -138,12 +221,18 @@ def test_build_py_test_without_a_way_to_install_stops_before_pytest(machine, mon
     assert err.startswith("error: the PDFs and the browser tests need Chromium") and MANUAL in err
 
 
-def test_the_pdf_step_installs_chromium_before_it_starts_the_browser(machine, monkeypatch, tmp_path):
-    """build.py's pdf step (in the main job too) gets Chromium itself; the browser it launches
-    is the one installed."""
+@pytest.mark.parametrize("way", ["apt-get", "playwright"])
+def test_the_pdf_step_installs_chromium_before_it_starts_the_browser(machine, monkeypatch, tmp_path, way):
+    """build.py's pdf step (in the main job too) gets Chromium itself, from Debian as root or
+    else from Playwright; the browser it launches is the one installed."""
     folder, _log, add = machine
-    monkeypatch.setattr(chromium, "_is_root", lambda: True)
-    add("apt-get", "installs")
+    if way == "apt-get":
+        monkeypatch.setattr(chromium, "_is_root", lambda: True)
+        add("apt-get", "installs")
+        installed = folder / "chromium"
+    else:
+        add("playwright", "downloads")
+        installed = chromium.playwright_path()
     source = tmp_path / "src"
     source.mkdir()
     (source / "index.md").write_text("# Book\n")
@@ -171,5 +260,5 @@ def test_the_pdf_step_installs_chromium_before_it_starts_the_browser(machine, mo
     monkeypatch.setattr(playwright.sync_api, "sync_playwright", Playwright)
     with pytest.raises(Stop):
         pdf.build([], source_dir=source, html_dir=tmp_path / "html", single_dir=tmp_path / "single")
-    assert launched == [str(folder / "chromium")]
+    assert launched == [str(installed)]
     assert os.access(launched[0], os.X_OK)
