@@ -527,9 +527,12 @@ def test_a_phone_needs_no_sideways_scrolling_and_tabs_fit_one_row(site, open_pag
     rows = page.eval_on_selector_all(".sd-tab-set", """sets => sets.map(s =>
         new Set(Array.from(s.querySelectorAll(':scope > label')).map(l => l.offsetTop)).size)""")
     assert rows and set(rows) == {1}, "every group's tab labels are on one row"
-    wide = page.evaluate("""() => Array.from(document.querySelectorAll('div.output pre'))
+    wide = page.evaluate("""() => Array.from(document.querySelectorAll('div.output:not(.stdout) pre'))
         .filter(p => p.getClientRects().length && p.scrollWidth > p.clientWidth + 1).length""")
-    assert wide == 0, "output lines wrap"
+    assert wide == 0, "output lines other than stdout's wrap"
+    outside = page.evaluate("""() => Array.from(document.querySelectorAll('div.output'))
+        .filter(o => o.getClientRects().length && o.getBoundingClientRect().right > 390).length""")
+    assert outside == 0, "every output block fits the page (stdout scrolls inside its box)"
     tops = page.eval_on_selector_all("figure.output-figure", """all => all
         .filter(f => f.getClientRects().length).map(f => f.getBoundingClientRect().top)""")
     assert len(set(tops)) == len(tops), "on a phone the figures stack"
@@ -537,6 +540,48 @@ def test_a_phone_needs_no_sideways_scrolling_and_tabs_fit_one_row(site, open_pag
         const box = e.getBoundingClientRect(), line = parseFloat(getComputedStyle(e).lineHeight);
         return box.height < 1.9 * line || box.width > 0.6 * e.closest('.prev-next-area').clientWidth; })""")
     assert titles and all(titles), "a previous/next title is one line, or wraps across the page's width"
+
+
+#: The rendered lines of each visible output block, and whether it scrolls sideways inside itself.
+RENDERED = """selector => Array.from(document.querySelectorAll(selector)).filter(p => p.getClientRects().length)
+    .map(p => { const style = getComputedStyle(p);
+        const content = p.scrollHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
+        return {text: p.innerText.replace(/\\n$/, ''), rendered: Math.round(content / parseFloat(style.lineHeight)),
+                scrolls: p.scrollWidth > p.clientWidth + 1, right: p.getBoundingClientRect().right}; })"""
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_on_a_phone_the_training_log_keeps_one_line_an_epoch(site, open_page, name):
+    """At 390 px a log's 56-character epoch lines do not fit: wrapped, every one would break in
+    two (issue 22). They keep their lines and scroll inside the output's box; the page does not."""
+    base, _ = site
+    page = open_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page.goto(f"{base}/custom-layers.html?framework={name}")
+    logs = [block for block in page.evaluate(RENDERED, "div.output.stdout pre")
+            if re.match(r"epoch +1:", block["text"])]
+    assert len(logs) == 1, "one training log in the selected framework"
+    log = logs[0]
+    assert log["rendered"] == len(log["text"].splitlines()) >= 2, log
+    assert log["scrolls"] and log["right"] <= 390
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+def test_on_a_phone_an_output_with_a_very_long_line_stays_inside_the_page(site, open_page, stream):
+    """A line of 400 characters without a space (a tensor printed on one line, a path): the
+    output block holding it stays inside the 390 px page, scrolling (stdout) or wrapped (stderr)."""
+    base, _ = site
+    page = open_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page.goto(f"{base}/custom-layers.html?framework=pytorch")
+    page.evaluate("""stream => {
+        const shown = Array.from(document.querySelectorAll('div.output.stdout')).find(o => o.getClientRects().length);
+        const block = shown.cloneNode(true);
+        block.className = `output ${stream} long-line`; block.querySelector('pre').textContent = '0123456789'.repeat(40);
+        shown.after(block); }""", stream)
+    [block] = page.evaluate(RENDERED, "div.long-line pre")
+    assert block["right"] <= 390, block
+    assert (block["scrolls"], block["rendered"] > 1) == ((True, False) if stream == "stdout" else (False, True))
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
