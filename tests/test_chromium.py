@@ -24,7 +24,7 @@ MANUAL = "sudo apt-get update && sudo apt-get install -y chromium"
 #: The tooling venv's Python downloads Playwright's Chromium.
 DOWNLOAD = [sys.executable, "-m", "playwright", "install", "--no-shell", "chromium"]
 #: What Playwright 1.65's install printed here, where its download host is blocked (shortened).
-BLOCKED_OUT = """Downloading Chrome for Testing 159.0.8154.6 (playwright chromium v1255) from https://cdn.playwright.dev/...
+BLOCKED_OUT = """Downloading Chrome for Testing 159.0.8154.6 (playwright chromium v1255) from https://...
 Failed to install browsers
 Error: Failed to download Chrome for Testing 159.0.8154.6 (playwright chromium v1255), caused by
 Error: Download failure, code=1

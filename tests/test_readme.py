@@ -71,7 +71,8 @@ def test_the_readme_shows_a_picture_of_a_page_of_the_book():
     assert len(images[0].content) > 40, "the picture says what it shows (alt text)"
     assert png_size(ROOT / PICTURE) == PICTURE_SIZE
     assert "test_screenshot_of_a_chapter_page" in (ROOT / "tests" / "test_book.py").read_text()
-    assert f"cp build/test-artifacts/custom-layers.png {Path(PICTURE).parent}/" in (ROOT / "docs" / "the-book.md").read_text()
+    how = (ROOT / "docs" / "the-book.md").read_text()
+    assert f"cp build/test-artifacts/custom-layers.png {Path(PICTURE).parent}/" in how
 
 
 def _free_port() -> int:
