@@ -23,7 +23,8 @@ an exact version for every change of the helpers, and a notebook could still mee
 version of it. Inlined, the helper code is generated from the same files the build imports;
 the execution key covers those files and ``build.py check`` compares every notebook with a fresh
 conversion, so a notebook and its helpers cannot drift apart. The book hides both cells
-(``remove-cell``): the book's front page lists the pins, and the helper is not the lesson.
+(``remove-cell``): the book's front page lists the pins, and the helper is not the lesson. Where a
+reader opens the notebook, JupyterLab, Notebook 7 and Colab collapse them (:data:`SETUP_METADATA`).
 """
 from __future__ import annotations
 
