@@ -3,7 +3,8 @@
 A notebook is stale when its cells differ from a fresh conversion of its chapter (a cell edited,
 added, removed or retagged without rebuilding), when it was never executed, or when it was
 executed against another lock file or notebook helpers, or when the saved code it carries (in its
-helpers cell) is not what the chapters save now. Notebooks with no chapter behind them, notebooks
+helpers cell) is not what the chapters save now, or when its cells' metadata is not the
+converter's (``build.py execute`` rewrites that without executing). Notebooks with no chapter behind them, notebooks
 of a framework their chapter omits, and saved modules under ``tabbook/saved/`` that differ from
 the chapters' cells tagged ``save`` (:func:`tabbook.savedcode.module_problems`) are reported too,
 and so is every mutation whose outcome record (``notebooks/<chapter>.claims.record``) is missing,
@@ -114,6 +115,12 @@ def _notebook_problems(chapter, framework: str, target: Path) -> list[str]:
     if stored.metadata.get("tabbook", {}).get("execution_key") != execute.execution_key(fresh, framework):
         return [f"{display_path(target)}: executed with another {display_path(get(framework).requirements)} "
                 f"or notebook helpers; {rebuild}"]
+    stale = convert.stale_metadata(stored, fresh)
+    if stale:
+        cells = execute.cells_label(fresh, stale)
+        return [f"{display_path(target)}: the metadata of {cells} is not what the converter gives now "
+                f"(the setup cells' collapse settings, or a source line); bring it up to date, without executing "
+                f"again, with: python build.py execute {chapter.name}"]
     return []
 
 

@@ -8,6 +8,7 @@ gives byte-identical notebooks (cell ids are derived from the chapter cell index
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from pathlib import Path
@@ -87,6 +88,35 @@ def code_fingerprint(notebook: nbformat.NotebookNode) -> str:
     kernel = notebook.metadata.get("tabbook", {}).get("kernel") or notebook.metadata.get("kernelspec", {}).get("name")
     payload = json.dumps({"kernel": kernel, "cells": cells}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def stale_metadata(stored: nbformat.NotebookNode, fresh: nbformat.NotebookNode) -> list[int]:
+    """The indices of the cells of ``stored`` whose metadata is not what the converter now gives
+    them in ``fresh`` (:func:`to_notebook` of the same chapter and framework): the setup cells'
+    collapse settings, a cell's source line. Both notebooks must have the same
+    :func:`code_fingerprint`, so that their cells pair up one to one; the executor adds no cell
+    metadata, so any difference is the converter's.
+
+    Raises:
+        ValueError: the notebooks have different cells (their fingerprints differ).
+    """
+    if code_fingerprint(stored) != code_fingerprint(fresh):
+        raise ValueError("the notebooks have different cells: compare the metadata of notebooks with "
+                         "the same code fingerprint only")
+    return [index for index, (old, new) in enumerate(zip(stored.cells, fresh.cells)) if old.metadata != new.metadata]
+
+
+def with_fresh_metadata(stored: nbformat.NotebookNode, fresh: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of ``stored`` whose cells carry the metadata of the cells of ``fresh``
+    (:func:`stale_metadata`); sources, outputs and the notebook's own metadata are ``stored``'s.
+
+    Raises:
+        ValueError: the notebooks have different cells.
+    """
+    updated = copy.deepcopy(stored)
+    for index in stale_metadata(stored, fresh):
+        updated.cells[index].metadata = copy.deepcopy(fresh.cells[index].metadata)
+    return updated
 
 
 def notebook_path(chapter_name: str, framework: str) -> Path:

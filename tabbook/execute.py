@@ -303,18 +303,59 @@ def execute(notebook: nbformat.NotebookNode, path: Path, *, timeout: int = DEFAU
     :data:`INTERRUPT_GRACE` seconds with status "interrupted".
     Never raises for a failing notebook: the Result says what failed; ``path`` is then untouched,
     also when the write itself fails (a read-only folder, a full disk). A damaged notebook at
-    ``path`` (:func:`tabbook.stored.read`) counts as none; the Result's first note says so.
+    ``path`` (:func:`tabbook.stored.read`) counts as none; the Result's first note says so. A
+    notebook whose key is unchanged but whose cell metadata is not the converter's gets the
+    converter's without being executed again (:func:`_cached`).
     """
     meta = notebook.metadata["tabbook"]
     chapter, framework = meta["chapter"], meta["framework"]
     key = execution_key(notebook, framework)
     stored, damage = (None, "") if force else read_stored(path, chapter, framework)
     if stored is not None and stored.metadata.get("tabbook", {}).get("execution_key") == key:
-        return Result(chapter, framework, "cached", records=report_module.results(stored))
+        return _cached(stored, notebook, path)
     result = _execute(notebook, path, key, timeout, limits, stop)
     if damage:
         result.notes.insert(0, damage)
     return result
+
+
+def _cached(stored: nbformat.NotebookNode, notebook: nbformat.NotebookNode, path: Path) -> Result:
+    """The Result of a notebook whose execution key is unchanged: not executed again. Where the
+    cell metadata of ``stored`` (read from ``path``) is not the converter's (``notebook``, a fresh
+    conversion), ``path`` is rewritten with the converter's, atomically (a cheap rewrite: the
+    metadata is not part of the execution key), and a note says so; a failed write leaves
+    ``path`` as it was and fails the Result."""
+    meta = notebook.metadata["tabbook"]
+    chapter, framework = meta["chapter"], meta["framework"]
+    result = Result(chapter, framework, "cached", records=report_module.results(stored))
+    if convert.code_fingerprint(stored) != convert.code_fingerprint(notebook):
+        return result  # its cells were edited by hand, keeping the key: build.py check reports it
+    stale = convert.stale_metadata(stored, notebook)
+    if not stale:
+        return result
+    cells = cells_label(notebook, stale)
+    try:
+        convert.write_notebook(convert.with_fresh_metadata(stored, notebook), path)
+    except OSError as error:
+        result.status = "failed"
+        result.error = (f"{framework}: {chapter}: the metadata of {cells} is out of date, but {display_path(path)} "
+                        f"could not be written ({error.strerror or error}); the notebook there is as it was. "
+                        f"Fix the cause (permissions, disk space), then run again")
+        return result
+    result.notes.append(f"brought the metadata of {cells} up to date (the converter's changed; not executed again)")
+    return result
+
+
+def cells_label(notebook: nbformat.NotebookNode, indices: list[int], shown: int = 3) -> str:
+    """``cell 1 (the generated requirements cell), cell 9 (source line 42) and 3 more``: the cells
+    of ``notebook`` at ``indices`` (0-based), the first ``shown`` of them named; for a message."""
+    labels = []
+    for index in indices[:shown]:
+        meta = notebook.cells[index].metadata.get("tabbook", {})
+        where = f"the generated {meta['generated']} cell" if meta.get("generated") else f"source line {meta.get('line', '?')}"
+        labels.append(f"cell {index + 1} ({where})")
+    more = len(indices) - shown
+    return ", ".join(labels) + (f" and {more} more" if more > 0 else "")
 
 
 def _execute(notebook: nbformat.NotebookNode, path: Path, key: str, timeout: int, limits: Limits,

@@ -23,11 +23,13 @@ an exact version for every change of the helpers, and a notebook could still mee
 version of it. Inlined, the helper code is generated from the same files the build imports;
 the execution key covers those files and ``build.py check`` compares every notebook with a fresh
 conversion, so a notebook and its helpers cannot drift apart. The book hides both cells
-(``remove-cell``): the book's front page lists the pins, and the helper is not the lesson.
+(``remove-cell``): the book's front page lists the pins, and the helper is not the lesson. Where a
+reader opens the notebook, JupyterLab, Notebook 7 and Colab collapse them (:data:`SETUP_METADATA`).
 """
 from __future__ import annotations
 
 import ast
+import copy
 import re
 import sys
 from pathlib import Path
@@ -318,7 +320,8 @@ def add_setup_cells(notebook: nbformat.NotebookNode, framework: Framework, chapt
                     saved: dict[str, str] | None = None) -> None:
     """Put the requirements cell and, where the notebook imports a helper or uses saved code
     (``saved``: {``tabbook.saved.<framework>``: the code it uses}), the helpers cell at the top
-    of ``notebook`` (in place). Both carry ``metadata.tabbook.generated`` and the tag ``remove-cell``.
+    of ``notebook`` (in place). Both carry ``metadata.tabbook.generated``, the tag ``remove-cell`` and
+    :data:`SETUP_METADATA`.
 
     Raises:
         BuildError: an import (of the notebook or of its saved code) is not pinned in the
@@ -332,7 +335,18 @@ def add_setup_cells(notebook: nbformat.NotebookNode, framework: Framework, chapt
     notebook.cells.insert(0, _generated(requirements_cell(notebook, framework), REQUIREMENTS_ID, chapter_name))
 
 
+#: The metadata that collapses a setup cell where a reader opens the notebook (docs/standalone-notebooks.md):
+#: JupyterLab and Notebook 7 hide the source (``jupyter.source_hidden``, nbformat's own key) behind
+#: a one-line placeholder and keep the outputs, which say what the cell installed; Colab shows the
+#: cell as a form (``cellView``), its code behind "Show code". VS Code honours neither, nor any
+#: other key it reads from the file. The book removes the cells (``remove-cell``). Not part of the
+#: execution key (:func:`tabbook.convert.code_fingerprint`): ``build.py execute`` brings a stored
+#: notebook's up to date without executing it again.
+SETUP_METADATA = {"jupyter": {"source_hidden": True}, "cellView": "form"}
+
+
 def _generated(source: str, kind: str, chapter_name: str) -> nbformat.NotebookNode:
-    cell = nbformat.v4.new_code_cell(source, metadata={"tabbook": {"generated": kind}, "tags": ["remove-cell"]})
+    metadata = {"tabbook": {"generated": kind}, "tags": ["remove-cell"], **copy.deepcopy(SETUP_METADATA)}
+    cell = nbformat.v4.new_code_cell(source, metadata=metadata)
     cell["id"] = cell_id(chapter_name, kind)
     return cell
