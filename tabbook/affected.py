@@ -371,7 +371,7 @@ def describe(plan: Plan) -> str:
     if plan.not_killed:
         lines.append(f"records not killed (fail; fix the mutation, then claims --run): {len(plan.not_killed)}")
         lines += [f"  {message}" for message in plan.not_killed]
-    lines.append(f"claims coverage checked: {', '.join(plan.chapters) or 'none'}")
+    lines.append(f"claims coverage checked: {', '.join(plan.chapters) or 'none'}; build.py check: the whole book (static)")
     lines.append(f"unit test modules to run: {len(plan.tests)}")
     lines += [f"  {path}: {why}" for path, why in plan.tests.items()]
     if plan.unmapped:

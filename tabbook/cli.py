@@ -575,6 +575,11 @@ def cmd_affected(args) -> int:
                                         args.kernels, args.timeout)
         for path, outcome in not_killed:
             problems.append(claims_module.outcome_report(outcome, path))
+        found = check_module.problems(NOTEBOOKS)  # static: what build.py check and tests/test_check.py assert
+        if found:
+            problems.append("build.py check fails:\n" + "\n".join(f"  {problem}" for problem in found))
+        else:
+            _log("affected: check passed: every notebook under tabs/ and every record is its source")
     coverages = [claims_module.coverage(by_name[name], claims_module.load_claims(by_name[name]))
                  for name in plan.chapters]
     if coverages:
