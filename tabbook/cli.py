@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -587,22 +588,62 @@ def cmd_affected(args) -> int:
     uncovered = claims_module.coverage_lists(coverages, ("uncovered",))
     if uncovered:
         problems.append(f"asserts without a mutation (give each one, or list it under 'unmutated'):\n{uncovered}")
-    tests = [*plan.tests, *(str(convert_module.notebook_path(*key).relative_to(ROOT)) for key in checked)]
-    status = 0
-    if tests:
-        if plan.tests:
-            from . import chromium
+    if plan.tests:
+        from . import chromium
 
-            chromium.ensure(log=_log)  # the browser tests drive it
-        command = [sys.executable, "-m", "pytest", *tests]
-        _log(" ".join(command))
-        status = subprocess.call(command, cwd=ROOT, env=os.environ.copy())
+        chromium.ensure(log=_log)  # the browser tests drive it
+    status = run_pytest_groups(pytest_groups(plan.tests, checked, args.kernels))
     for problem in problems:
         print(problem, file=sys.stderr)
     _log(f"affected: done in {time.perf_counter() - start:.0f} s: "
          + ("passed" if not problems and status == 0 else
             f"{len(problems)} problem(s) above" + (f", pytest exited {status}" if status else "")))
     return 1 if problems or status else 0
+
+
+def pytest_groups(tests: list[str], notebooks: list[tuple[str, str]], count: int) -> list[list[str]]:
+    """The pytest arguments of up to ``count`` runs side by side: the notebooks (chapter,
+    framework) spread over them by their recorded execution time (:func:`tabbook.shard.assign`,
+    whole notebooks), the unit test modules ``tests`` in the first; no empty run."""
+    from . import shard
+
+    seconds = shard.recorded_seconds(ROOT / "tabs")
+    shards = shard.assign({key: seconds.get(key, shard.UNKNOWN_SECONDS) for key in notebooks}, max(1, count),
+                          preload=0.0 if not tests else shard.UNIT_SECONDS)
+    groups: list[list[str]] = [list(tests)] + [[] for _ in range(max(1, count) - 1)]
+    for key in notebooks:
+        groups[shards[key] - 1].append(str(convert_module.notebook_path(*key).relative_to(ROOT)))
+    return [group for group in groups if group]
+
+
+def run_pytest_groups(groups: list[list[str]]) -> int:
+    """Run ``pytest ARGS`` for each group of arguments, side by side; print each run's output,
+    whole, as it ends (one run's streams straight through). Return 0, or the first nonzero exit."""
+    if not groups:
+        return 0
+    if len(groups) == 1:
+        command = [sys.executable, "-m", "pytest", *groups[0]]
+        _log(" ".join(command))
+        return subprocess.call(command, cwd=ROOT, env=os.environ.copy())
+    with contextlib.ExitStack() as stack:
+        runs = []
+        for number, group in enumerate(groups, 1):
+            command = [sys.executable, "-m", "pytest", *group]
+            _log(f"pytest [{number}/{len(groups)}], side by side (its output follows when it ends): {' '.join(command)}")
+            log = stack.enter_context(tempfile.TemporaryFile("w+", errors="replace"))
+            runs.append((number, log, subprocess.Popen(command, cwd=ROOT, env=os.environ.copy(), stdout=log,
+                                                       stderr=subprocess.STDOUT, text=True)))
+        codes = []
+        try:
+            for number, log, process in runs:
+                codes.append(process.wait())
+                log.seek(0)
+                _log(f"--- pytest [{number}/{len(groups)}] exited {codes[-1]} ---\n{log.read()}")
+        finally:
+            for _, _, process in runs:
+                if process.poll() is None:  # interrupted: the signal reached the group; wait for them
+                    process.wait()
+    return next((code for code in codes if code), 0)
 
 
 def cmd_bench(args) -> int:

@@ -194,3 +194,17 @@ def test_the_graph_of_this_checkout_parses_every_module():
     graph = affected.import_graph(ROOT)
     assert "tabbook.affected" in graph and "tests.test_affected" in graph
     assert "tabbook.affected" in graph["tests.test_affected"]
+
+
+def test_the_pytest_runs_side_by_side_split_whole_notebooks_by_their_time_and_keep_unit_tests_in_the_first():
+    from tabbook import cli
+
+    four = [("custom-gradients", name) for name in NAMES]
+    groups = cli.pytest_groups([], four, 2)
+    assert len(groups) == 2 and sorted(sum(groups, [])) == sorted(f"tabs/{name}/custom-gradients.ipynb"
+                                                                  for name in NAMES)
+    assert cli.pytest_groups(["tests/test_toc.py"], four[:1], 2) == [["tests/test_toc.py"],
+                                                                     ["tabs/mxnet/custom-gradients.ipynb"]]
+    assert cli.pytest_groups(["tests/test_toc.py"], [], 2) == [["tests/test_toc.py"]]
+    assert cli.pytest_groups(["tests/test_toc.py"], four, 1) == [["tests/test_toc.py",
+                                                                  *(f"tabs/{n}/custom-gradients.ipynb" for n in NAMES)]]
