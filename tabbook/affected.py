@@ -22,7 +22,8 @@ index included, plus untracked files (:func:`changed_files`). From it, staticall
   imports a changed module, directly or through other modules of ``tabbook/`` and ``tests/``
   (imports read with :mod:`ast`, those inside functions included; a module that names the file
   ``build.py`` runs the command line, so it counts as importing ``tabbook.cli``; a test that takes
-  a fixture of ``tests/conftest.py`` counts as importing it).
+  a fixture of ``tests/conftest.py`` counts as importing it); and each test of :data:`READS`,
+  which reads a folder's files rather than importing them, when a file there changed.
 * **Not mapped** (:func:`plan_unmapped`): changed files no rule above covers (``build.py``,
   ``conftest.py``, ``pytest.ini``, docs, the book's assets...): listed, for the full suite
   (``build.py test``) to check.
@@ -37,7 +38,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import check, claimrecords, convert, execute, standalone
+from . import check, claimrecords, convert, execute, pyast, standalone
 from . import claims as claims_module
 from .errors import BuildError, SourceError
 from .frameworks import NAMES, ROOT, get
@@ -47,6 +48,9 @@ from .source import Chapter
 SANITIZE = "tests/sanitize.cfg"
 #: The test modules the plan may run: ``tests/test_*.py``.
 TESTS = "tests"
+#: Tests that read the files of a folder rather than import them: {test file: folder}; a change
+#: of any file in the folder runs the test.
+READS = {"tests/test_pyast.py": "tabbook/"}
 
 
 @dataclasses.dataclass
@@ -264,9 +268,11 @@ def import_graph(root: Path) -> dict[str, set[str]]:
     trees = {}
     for name, path in files.items():
         try:
-            trees[name] = ast.parse(path.read_bytes(), filename=str(path))
+            trees[name] = pyast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         except SyntaxError as error:
             raise SourceError(path, error.lineno, f"not valid Python: {error.msg}") from None
+        except UnicodeDecodeError as error:
+            raise SourceError(path, None, f"not UTF-8 ({error.reason})") from None
     known = set(files)
     shared = f"{TESTS}.conftest"
     shared_fixtures = fixtures(trees[shared]) if shared in trees else set()
@@ -309,6 +315,9 @@ def plan_tests(root: Path, changed: list[str]) -> dict[str, str]:
         path = name.replace(".", "/") + ".py"
         chain = import_chain(graph, name, targets)
         if chain is None:
+            read = [changed_path for changed_path in changed if path in READS and changed_path.startswith(READS[path])]
+            if read:
+                found[path] = f"it reads every file of {READS[path]}, and {read[0]} changed"
             continue
         found[path] = ("it changed" if len(chain) == 1 else
                        f"it imports {chain[-1]}" + (f" (through {', '.join(chain[1:-1])})" if len(chain) > 2 else ""))

@@ -69,7 +69,8 @@ def test_the_unit_tests_of_this_checkout_are_found_through_their_imports():
     # the command line imports it, and tests.project runs the command line as a process:
     assert planned["tests/test_signals.py"] == "it imports tabbook.claimrecords (through tests.project, tabbook.cli)"
     assert "tests/test_data.py" not in planned  # tabbook.data imports nothing that changed
-    assert "tests/test_pyast.py" not in planned
+    assert planned["tests/test_pyast.py"] == "it reads every file of tabbook/, and tabbook/claimrecords.py changed"
+    assert "tests/test_pyast.py" not in affected.plan_tests(ROOT, ["tests/test_toc.py"])
     browser = affected.plan_tests(ROOT, ["tests/conftest.py"])
     assert browser["tests/test_book.py"] == "it imports tests.conftest"
     assert affected.plan_tests(ROOT, ["docs/testing.md", "notebooks/devices.md"]) == {}
