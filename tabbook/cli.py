@@ -538,17 +538,18 @@ def cmd_test(args) -> int:
 
 def cmd_affected(args) -> int:
     """Print what the change since ``args.since`` affects (tabbook.affected), then run it unless
-    ``args.plan``: executions and mutations (holding the writer lock), then one pytest run of
-    nbval over the affected notebooks and the affected unit test modules. Exit 1 if anything failed."""
+    ``args.plan``: executions and mutations (holding the writer lock), check and the claims
+    coverage, then nbval over the affected notebooks and the affected unit test modules, in
+    ``args.kernels`` pytest runs side by side. Exit 1 if anything failed."""
     from . import affected
 
+    start = time.perf_counter()
     chapters = _chapters([])
     by_name = {chapter.name: chapter for chapter in chapters}
     plan = affected.make_plan(chapters, ROOT, args.since)
     print(affected.describe(plan), flush=True)
     if args.plan:
         return 0
-    start = time.perf_counter()
     problems: list[str] = list(plan.not_killed)
     checked = list(plan.notebooks)
     frameworks = sorted({name for _, name in plan.notebooks}
