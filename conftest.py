@@ -183,3 +183,73 @@ def pytest_collection_modifyitems(config, items):
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+# The suite's time by part, printed at the end of every run (docs/testing.md, "Where the time goes").
+#: Test files whose tests are counted as browser and book tests (they build the real book, drive Chromium).
+BROWSER_FILES = frozenset({"test_book.py", "test_book_security.py", "test_pdf.py", "test_chromium.py"})
+#: Test files whose tests are counted as environment tests (they build or check the frameworks' environments).
+ENVIRONMENT_FILES = frozenset({"test_environments.py", "test_installers.py", "test_env_sharing.py"})
+#: The book's mutation test (tests/test_claims.py): the runs of stale and sampled mutations.
+MUTATION_TEST = "test_every_claim_of_the_book_can_fail"
+#: The parts, in the order the table lists them (the nbval parts come first, one per framework).
+OTHER_PARTS = ("mutation runs", "browser and book tests", "environment tests", "other unit tests")
+_durations: dict[str, list[float]] = {}  # part: [tests, seconds]
+
+
+def part_of(nodeid: str) -> str:
+    """The part of the suite a test belongs to, by the first rule that matches its node id:
+    a notebook (``tabs/<framework>/<chapter>.ipynb::...``) is "nbval: <Framework>"; the book's
+    mutation test (:data:`MUTATION_TEST`) is "mutation runs"; a test of :data:`BROWSER_FILES`
+    "browser and book tests", of :data:`ENVIRONMENT_FILES` "environment tests"; any other test
+    "other unit tests"."""
+    from tabbook.frameworks import NAMES, get
+
+    path, _, name = nodeid.partition("::")
+    if path.endswith(".ipynb"):
+        framework = Path(path).parent.name
+        return f"nbval: {get(framework).title if framework in NAMES else framework}"
+    file = Path(path).name
+    if file == "test_claims.py" and name.startswith(MUTATION_TEST):
+        return "mutation runs"
+    if file in BROWSER_FILES:
+        return "browser and book tests"
+    if file in ENVIRONMENT_FILES:
+        return "environment tests"
+    return "other unit tests"
+
+
+def pytest_sessionstart(session):
+    _durations.clear()
+
+
+def pytest_runtest_logreport(report):
+    """Add each phase's duration (setup, call, teardown: a notebook's kernel starts in its first
+    item's setup) to the test's part; count the test once, at its call (or a failed setup)."""
+    counts = _durations.setdefault(part_of(report.nodeid), [0, 0.0])
+    counts[1] += report.duration
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        counts[0] += 1
+
+
+def time_table(durations: dict[str, list[float]]) -> str:
+    """A Markdown table of ``durations`` ({part: [tests, seconds]}): one row per part, nbval
+    parts first, then :data:`OTHER_PARTS` in order, then the total; seconds to a tenth, share of
+    the total in percent."""
+    total = sum(seconds for _, seconds in durations.values())
+    order = sorted(durations, key=lambda part: (not part.startswith("nbval"),
+                                                OTHER_PARTS.index(part) if part in OTHER_PARTS else -1, part))
+    rows = ["| part | tests | seconds | share |", "| --- | ---: | ---: | ---: |"]
+    for part in order:
+        tests, seconds = durations[part]
+        rows.append(f"| {part} | {tests} | {seconds:.1f} | {100 * seconds / total if total else 0:.0f}% |")
+    rows.append(f"| all | {sum(tests for tests, _ in durations.values())} | {total:.1f} | 100% |")
+    return "\n".join(rows)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _durations:  # nothing ran (--collect-only, a usage error)
+        return
+    terminalreporter.write_sep("-", "time by part (setup, call and teardown; docs/testing.md)")
+    for line in time_table(_durations).splitlines():
+        terminalreporter.write_line(line)

@@ -100,9 +100,9 @@ def _notebook_problems(chapter, framework: str, target: Path) -> list[str]:
     except BuildError as error:
         return [str(error)]
     if convert.code_fingerprint(stored) != convert.code_fingerprint(fresh):
-        where = _first_difference(fresh, stored)
+        where = first_difference(fresh, stored)
         if where in (standalone.REQUIREMENTS_ID, standalone.HELPERS_ID):
-            changed = _saved_changes(fresh, stored)
+            changed = saved_changes(fresh, stored)
             why = (f"the saved code it uses changed: {changed}" if changed else
                    "the framework's lock or the book's helper modules changed")
             return [f"{display_path(target)}: its generated {where} cell is out of date ({why}); {rebuild}"]
@@ -124,7 +124,7 @@ def _notebook_problems(chapter, framework: str, target: Path) -> list[str]:
     return []
 
 
-def _first_difference(fresh, stored) -> int | str:
+def first_difference(fresh, stored) -> int | str:
     """The source line of the first cell where the two notebooks differ, or the kind of the
     generated setup cell (``requirements``, ``helpers``) where that one differs first."""
     for new, old in zip(fresh.cells, stored.cells):
@@ -136,7 +136,7 @@ def _first_difference(fresh, stored) -> int | str:
 
 
 
-def _saved_changes(fresh, stored) -> str:
+def saved_changes(fresh, stored) -> str:
     """What differs between the saved code that the helpers cells of two notebooks carry: the
     definitions, as ``tabbook.saved.pytorch.train, ...``, or "its comments or layout"; empty when
     it is the same."""

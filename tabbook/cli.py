@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             # Kernels run in tabs/<framework>/: a relative data folder must not change meaning there.
             if os.environ.get(MNIST_ENV_VAR):
                 os.environ[MNIST_ENV_VAR] = str(Path(os.environ[MNIST_ENV_VAR]).expanduser().resolve())
-                if (args.func in (cmd_all, cmd_execute, cmd_test, cmd_bench) or getattr(args, "run", False)
+                if (args.func in (cmd_all, cmd_execute, cmd_test, cmd_bench, cmd_affected) or getattr(args, "run", False)
                         or getattr(args, "stale", False)):
                     check_env_dir()  # before any kernel starts, so no notebook fails on it
             with _one_writer(args, argv):
@@ -110,7 +111,17 @@ def _one_writer(args, argv: list[str] | None):
     if args.func not in (cmd_all, cmd_convert, cmd_execute, cmd_html, cmd_pdf, cmd_bench) and not running_claims:
         yield
         return
-    command = " ".join(["build.py", *(sys.argv[1:] if argv is None else argv)])
+    with _writer_lock(" ".join(["build.py", *(sys.argv[1:] if argv is None else argv)])):
+        yield
+
+
+@contextlib.contextmanager
+def _writer_lock(command: str):
+    """Hold :data:`WRITER_LOCK` for ``command`` (how a second build names it) while in the block.
+
+    Raises:
+        BuildError: another build.py holds the lock, or it cannot be created.
+    """
     with contextlib.ExitStack() as held:
         try:
             held.enter_context(files.exclusive(WRITER_LOCK, f"pid {os.getpid()}: {command}"))
@@ -236,6 +247,25 @@ def _parser() -> argparse.ArgumentParser:
                      help="everything after 'test' goes to pytest as it is, in its order")
     sub.set_defaults(func=cmd_test)
 
+    sub = commands.add_parser(
+        "affected", help="run only what a change since git's HEAD (or --since REF) affects: its notebooks "
+                         "(execute, nbval), its stale mutations, the unit tests of changed modules",
+        description="Compare the working tree (and index) with git's HEAD, or --since REF, print what the change "
+                    "affects and why, then run that: execute the affected notebooks (those whose cells, saved "
+                    "code, lock or helpers changed; only the frameworks whose cells changed), run the "
+                    "mutations whose record is missing or stale and rewrite the records, check the claims "
+                    "coverage of the chapters touched, then run nbval over the affected notebooks and the unit "
+                    "test modules that changed or import a changed module. See docs/testing.md.")
+    sub.add_argument("--since", default="HEAD", metavar="REF",
+                     help="compare the working tree with this commit, branch or tag (default: %(default)s)")
+    sub.add_argument("--plan", action="store_true", help="print what would run and why; run nothing")
+    # Its own dest: build.py's -j (notebooks executed at once, default 1) must not set it.
+    sub.add_argument("-j", "--jobs", type=_positive, default=claims_module.DEFAULT_JOBS, dest="kernels",
+                     help="kernels at once, for executions and for mutations (default: %(default)s)")
+    sub.add_argument("--timeout", type=_positive, default=execute_module.DEFAULT_TIMEOUT,
+                     help="seconds a cell may run before it fails (default: %(default)s)")
+    sub.set_defaults(func=cmd_affected)
+
     sub = commands.add_parser("bench", help="time the chapter's training loop: custom vs built-in layers, "
                                              "naive path, NumPy; writes build/bench/results-<batch size>.md")
     frameworks_arg(sub, "benchmark")
@@ -261,7 +291,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--stale", action="store_true",
                      help="with --run: only the mutations whose record (notebooks/<chapter>.claims.record) "
                           "is missing or stale")
-    sub.add_argument("-j", "--jobs", type=_positive, default=claims_module.DEFAULT_JOBS,
+    # Its own dest: build.py's -j (notebooks executed at once, default 1) must not set it.
+    sub.add_argument("-j", "--jobs", type=_positive, default=claims_module.DEFAULT_JOBS, dest="kernels",
                      help="mutations executed at once, one kernel each (default: %(default)s)")
     sub.add_argument("--timeout", type=_positive, default=execute_module.DEFAULT_TIMEOUT,
                      help="seconds a cell may run before it fails (default: %(default)s)")
@@ -279,6 +310,8 @@ def _parser() -> argparse.ArgumentParser:
     for sub in commands.choices.values():
         for action in sub._actions:
             if action.option_strings and action.dest in shared:
+                if action.help:  # --help would otherwise fail to expand it
+                    action.help = action.help.replace("%(default)s", str(action.default))
                 action.default = argparse.SUPPRESS
     return parser
 
@@ -384,6 +417,27 @@ def cmd_execute(args) -> int:
     chapters = _chapters(args.chapters)
     jobs = [(chapter, name) for chapter in chapters for name in chapter.frameworks
             if not args.frameworks or name in args.frameworks]
+    results = execute_notebooks(jobs, args)
+    for chapter in chapters:
+        for name, reason in chapter.omitted.items():
+            results.append(execute_module.Result(chapter.name, name, "omitted", error=reason))
+    print(summary_table(results))
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        print(f"{len(failed)} notebook(s) failed; their previous versions under tabs/ are kept",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def execute_notebooks(jobs: list[tuple[Chapter, str]], args) -> list[execute_module.Result]:
+    """Execute each (chapter, framework) of ``jobs`` that changed, ``args.jobs`` at once (with
+    ``args.timeout``, ``args.force`` and the output limits of ``args``); return their Results.
+
+    Raises:
+        Interrupted: Ctrl-C, SIGTERM or SIGHUP arrived; the running kernels were stopped, the summary and
+            a message saying what under tabs/ changed were printed.
+    """
     _register_kernels(sorted({name for _, name in jobs}, key=NAMES.index))
     limits = execute_module.Limits(cell=args.max_cell_output, notebook=args.max_notebook_output)
     stop = threading.Event()
@@ -424,19 +478,11 @@ def cmd_execute(args) -> int:
         pool.shutdown(wait=True)
     results = [future.result() if not future.cancelled() else execute_module.Result(chapter.name, name, "not run")
                for future, (chapter, name) in zip(futures, jobs)]
-    for chapter in chapters:
-        for name, reason in chapter.omitted.items():
-            results.append(execute_module.Result(chapter.name, name, "omitted", error=reason))
-    print(summary_table(results))
     if signal_name:
+        print(summary_table(results))
         print(_interrupted_message(signal_name, results), file=sys.stderr)
         raise Interrupted(signal_name)
-    failed = [r for r in results if r.status == "failed"]
-    if failed:
-        print(f"{len(failed)} notebook(s) failed; their previous versions under tabs/ are kept",
-              file=sys.stderr)
-        return 1
-    return 0
+    return results
 
 
 def _register_kernels(names: list[str]) -> None:
@@ -490,6 +536,117 @@ def cmd_test(args) -> int:
     return subprocess.call(command, cwd=ROOT, env=os.environ.copy())
 
 
+def cmd_affected(args) -> int:
+    """Print what the change since ``args.since`` affects (tabbook.affected), then run it unless
+    ``args.plan``: executions and mutations (holding the writer lock), check and the claims
+    coverage, then nbval over the affected notebooks and the affected unit test modules, in
+    ``args.kernels`` pytest runs side by side. Exit 1 if anything failed."""
+    from . import affected
+
+    start = time.perf_counter()
+    chapters = _chapters([])
+    by_name = {chapter.name: chapter for chapter in chapters}
+    plan = affected.make_plan(chapters, ROOT, args.since)
+    print(affected.describe(plan), flush=True)
+    if args.plan:
+        return 0
+    problems: list[str] = list(plan.not_killed)
+    checked = list(plan.notebooks)
+    frameworks = sorted({name for _, name in plan.notebooks}
+                        | {item.framework for items in plan.mutations.values() for item in items}, key=NAMES.index)
+    missing = [name for name in frameworks if not envs.is_ready(get(name))]
+    if missing:
+        cmd_env(argparse.Namespace(names=missing, force=False, device=None))
+    with _writer_lock("build.py affected"):
+        if plan.notebooks:
+            _log(f"affected: executing {len(plan.notebooks)} notebook(s) (those whose key is unchanged are cached)")
+            options = argparse.Namespace(jobs=args.kernels, timeout=args.timeout, force=False,
+                                         max_cell_output=execute_module.DEFAULT_MAX_CELL_OUTPUT,
+                                         max_notebook_output=execute_module.DEFAULT_MAX_NOTEBOOK_OUTPUT)
+            results = execute_notebooks([(by_name[chapter], name) for chapter, name in plan.notebooks], options)
+            print(summary_table(results))
+            failed = [(result.chapter, result.framework) for result in results if result.status == "failed"]
+            checked = [key for key in checked if key not in failed]
+            problems += [f"{convert_module.notebook_path(*key).relative_to(ROOT)}: execution failed (above); "
+                         f"nbval leaves it out" for key in failed]
+        not_killed = []
+        for chapter_name, items in plan.mutations.items():
+            chapter = by_name[chapter_name]
+            not_killed += run_mutations(chapter, claims_module.load_claims(chapter), None,
+                                        {(item.mutation.claim, item.framework) for item in items},
+                                        args.kernels, args.timeout)
+        for path, outcome in not_killed:
+            problems.append(claims_module.outcome_report(outcome, path))
+        found = check_module.problems(NOTEBOOKS)  # static: what build.py check and tests/test_check.py assert
+        if found:
+            problems.append("build.py check fails:\n" + "\n".join(f"  {problem}" for problem in found))
+        else:
+            _log("affected: check passed: every notebook under tabs/ and every record is its source")
+    coverages = [claims_module.coverage(by_name[name], claims_module.load_claims(by_name[name]))
+                 for name in plan.chapters]
+    if coverages:
+        print(claims_module.coverage_table(coverages))
+    uncovered = claims_module.coverage_lists(coverages, ("uncovered",))
+    if uncovered:
+        problems.append(f"asserts without a mutation (give each one, or list it under 'unmutated'):\n{uncovered}")
+    if plan.tests:
+        from . import chromium
+
+        chromium.ensure(log=_log)  # the browser tests drive it
+    status = run_pytest_groups(pytest_groups(plan.tests, checked, args.kernels))
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    _log(f"affected: done in {time.perf_counter() - start:.0f} s: "
+         + ("passed" if not problems and status == 0 else
+            f"{len(problems)} problem(s) above" + (f", pytest exited {status}" if status else "")))
+    return 1 if problems or status else 0
+
+
+def pytest_groups(tests: list[str], notebooks: list[tuple[str, str]], count: int) -> list[list[str]]:
+    """The pytest arguments of up to ``count`` runs side by side: the notebooks (chapter,
+    framework) spread over them by their recorded execution time (:func:`tabbook.shard.assign`,
+    whole notebooks), the unit test modules ``tests`` in the first; no empty run."""
+    from . import shard
+
+    seconds = shard.recorded_seconds(ROOT / "tabs")
+    shards = shard.assign({key: seconds.get(key, shard.UNKNOWN_SECONDS) for key in notebooks}, max(1, count),
+                          preload=0.0 if not tests else shard.UNIT_SECONDS)
+    groups: list[list[str]] = [list(tests)] + [[] for _ in range(max(1, count) - 1)]
+    for key in notebooks:
+        groups[shards[key] - 1].append(str(convert_module.notebook_path(*key).relative_to(ROOT)))
+    return [group for group in groups if group]
+
+
+def run_pytest_groups(groups: list[list[str]]) -> int:
+    """Run ``pytest ARGS`` for each group of arguments, side by side; print each run's output,
+    whole, as it ends (one run's streams straight through). Return 0, or the first nonzero exit."""
+    if not groups:
+        return 0
+    if len(groups) == 1:
+        command = [sys.executable, "-m", "pytest", *groups[0]]
+        _log(" ".join(command))
+        return subprocess.call(command, cwd=ROOT, env=os.environ.copy())
+    with contextlib.ExitStack() as stack:
+        runs = []
+        for number, group in enumerate(groups, 1):
+            command = [sys.executable, "-m", "pytest", *group]
+            _log(f"pytest [{number}/{len(groups)}], side by side (its output follows when it ends): {' '.join(command)}")
+            log = stack.enter_context(tempfile.TemporaryFile("w+", errors="replace"))
+            runs.append((number, log, subprocess.Popen(command, cwd=ROOT, env=os.environ.copy(), stdout=log,
+                                                       stderr=subprocess.STDOUT, text=True)))
+        codes = []
+        try:
+            for number, log, process in runs:
+                codes.append(process.wait())
+                log.seek(0)
+                _log(f"--- pytest [{number}/{len(groups)}] exited {codes[-1]} ---\n{log.read()}")
+        finally:
+            for _, _, process in runs:
+                if process.poll() is None:  # interrupted: the signal reached the group; wait for them
+                    process.wait()
+    return next((code for code in codes if code), 0)
+
+
 def cmd_bench(args) -> int:
     from . import bench
 
@@ -536,14 +693,7 @@ def cmd_claims(args) -> int:
             if args.stale:
                 only = {(item.mutation.claim, item.framework) for item in claimrecords.due(chapter, claims, current=current)
                         if item.why in ("missing", "stale")}
-            outcomes = claims_module.run_all(chapter, claims, args.frameworks, jobs=args.jobs, timeout=args.timeout,
-                                             log=lambda outcome: _log(claims_module.outcome_line(outcome)), only=only)
-            not_killed = [outcome for outcome in outcomes if outcome.status != "killed"]
-            _log(f"{chapter.name}: {len(outcomes) - len(not_killed)} of {len(outcomes)} mutation(s) killed"
-                 + (" (those whose record was missing or stale)" if args.stale else ""))
-            failed += [(claims.path, outcome) for outcome in not_killed]
-            if outcomes or not claimrecords.record_path(chapter).exists():
-                _log(f"{chapter.name}: wrote {display_path(claimrecords.update(chapter, claims, outcomes, current))}")
+            failed += run_mutations(chapter, claims, args.frameworks, only, args.kernels, args.timeout, current)
         _log(f"claims: mutations ran in {time.perf_counter() - start:.1f} s")
         for path, outcome in failed:
             print(claims_module.outcome_report(outcome, path), file=sys.stderr)
@@ -554,6 +704,28 @@ def cmd_claims(args) -> int:
         print(f"claims: {len(failed)} mutation(s) survived or broke: their asserts are not shown to fail",
               file=sys.stderr)
     return 1 if uncovered or failed else 0
+
+
+def run_mutations(chapter: Chapter, claims, frameworks, only, jobs: int, timeout: int,
+                  current: dict | None = None) -> list:
+    """Run the mutations of ``chapter`` (those of ``frameworks``, default all; only the (claim,
+    framework) pairs in ``only`` unless it is None), ``jobs`` kernels at once, logging each
+    outcome, then rewrite the chapter's record with them. ``current`` is
+    :func:`tabbook.claimrecords.keys` of the chapter (computed when None). Return (claims file,
+    Outcome) for each mutation not killed.
+
+    Raises:
+        SourceError: the chapter's record is malformed; OSError: it cannot be written.
+    """
+    current = claimrecords.keys(chapter, claims) if current is None else current
+    outcomes = claims_module.run_all(chapter, claims, frameworks, jobs=jobs, timeout=timeout,
+                                     log=lambda outcome: _log(claims_module.outcome_line(outcome)), only=only)
+    not_killed = [outcome for outcome in outcomes if outcome.status != "killed"]
+    _log(f"{chapter.name}: {len(outcomes) - len(not_killed)} of {len(outcomes)} mutation(s) killed"
+         + (" (those whose record was missing or stale)" if only is not None else ""))
+    if outcomes or not claimrecords.record_path(chapter).exists():
+        _log(f"{chapter.name}: wrote {display_path(claimrecords.update(chapter, claims, outcomes, current))}")
+    return [(claims.path, outcome) for outcome in not_killed]
 
 
 def cmd_lock(args) -> int:
