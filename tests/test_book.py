@@ -146,7 +146,7 @@ def test_each_framework_has_its_download_and_colab_link(site, page):
     assert page.eval_on_selector_all(f"header a[href='{repository}']", "links => links.length") >= 1
 
 
-@pytest.mark.parametrize("name", ["index", "custom-layers", "saving-and-loading"])
+@pytest.mark.parametrize("name", ["index", "custom-layers", "file-io"])
 def test_the_sidebar_holds_the_whole_table_of_contents_and_the_header_no_chapter(site, page, name):
     """Navigation for a book of ten sections and more (issue 22): every part and every section of
     notebooks/toc.yml in the sidebar, in order, the current one marked; the header row lists none."""
@@ -166,7 +166,7 @@ def test_the_sidebar_holds_the_whole_table_of_contents_and_the_header_no_chapter
         == [f"{chapter}.html" for part in parts for chapter in part.chapters]
     if name != "index":
         assert sidebar.locator("li.current > a").inner_text().endswith(chapters[name].title)
-    assert page.locator(f"header a[href$='{name}.html'], header a[href$='saving-and-loading.html']").count() == 0
+    assert page.locator(f"header a[href$='{name}.html'], header a[href$='file-io.html']").count() == 0
 
 
 def test_the_run_box_is_open_on_a_desktop_and_closed_on_a_phone(site, open_page):
@@ -705,7 +705,7 @@ def test_the_pdfs_link_the_book_and_the_configured_repository_only(pdfs):
     """Every link of a PDF is a file of the book, relative to the PDF, or the configured
     repository's Colab notebook or discussion: no file:// path of the build machine (issue 22);
     and its bookmarks read as its headings."""
-    saving = [path.stem for path in find_chapters(NOTEBOOKS)].index("saving-and-loading") + 1
+    file_io = [path.stem for path in find_chapters(NOTEBOOKS)].index("file-io") + 1
     colab = f"https://colab.research.google.com/github/{urlparse(REPOSITORY).path.strip('/')}/blob/"
     for name, path in pdfs.items():
         reader = pypdf.PdfReader(path)
@@ -718,5 +718,5 @@ def test_the_pdfs_link_the_book_and_the_configured_repository_only(pdfs):
                      and not link.startswith((colab, f"{REPOSITORY}/discussions?"))]
         assert elsewhere == [], f"{name}: links to what is not configured"
         titles = _outline_titles(reader.outline)
-        assert "1. Layers and Modules" in titles and f"{saving}. Saving, Loading and Exchanging Parameters" in titles
+        assert "1. Layers and Modules" in titles and f"{file_io}. File I/O" in titles
         assert [title for title in titles if "  " in title or re.search(r"(\d+\.)+ \1", title)] == []

@@ -105,33 +105,33 @@ def train(net, train_iter, test_data, num_epochs, lr, momentum):
     return history
 
 
-# notebooks/saving-and-loading.md:434
+# notebooks/file-io.md:222
+def make_mlp(hidden=64):
+    """An MLP from (batch, 784) float32 images to (batch, 10) logits, one hidden ReLU layer."""
+    return nn.SequentialCell([nn.Dense(784, hidden, activation="relu"), nn.Dense(hidden, 10)])
+
+
+# notebooks/file-io.md:719
 import numpy
 
 
 def export_npz(net, path):
-    """Write the MLP's parameters to a .npz file: <layer>.weight as (inputs, outputs), <layer>.bias."""
+    """Write an MLP of nn.Dense layers to .npz: <i>.weight as (inputs, outputs), <i>.bias."""
     arrays = {}
     for index, layer in enumerate(net):
-        arrays[f"{index}.weight"] = layer.weight.asnumpy().astype(numpy.float32)
-        arrays[f"{index}.bias"] = layer.bias.asnumpy().astype(numpy.float32)
+        arrays[f"{index}.weight"] = layer.weight.asnumpy().T  # nn.Dense: (outputs, inputs)
+        arrays[f"{index}.bias"] = layer.bias.asnumpy()
     numpy.savez(path, **arrays)
 
 
-# notebooks/saving-and-loading.md:548
-def builtin_mlp_from_npz(path):
-    """The MLP made of MindSpore's nn.Dense layers, holding the parameters of an exported .npz file."""
+# notebooks/file-io.md:800
+def mlp_from_npz(path):
+    """make_mlp's model, of nn.Dense layers, holding the parameters of a .npz file."""
     with numpy.load(path) as params:
-        weights = [params[f"{index}.weight"] for index in range(3)]
-        biases = [params[f"{index}.bias"] for index in range(3)]
-    net = nn.SequentialCell([nn.Dense(*weight.shape, activation="relu" if index < 2 else None)
-                             for index, weight in enumerate(weights)])
-    values = {}
-    for index, (weight, bias) in enumerate(zip(weights, biases)):
-        values[f"{index}.weight"] = ms.Parameter(Tensor(weight.T))  # nn.Dense: (outputs, inputs)
-        values[f"{index}.bias"] = ms.Parameter(Tensor(bias))
-    # load_param_into_net checks the shapes, and returns the names it could not match.
-    not_loaded = ms.load_param_into_net(net, values, strict_load=True)
-    if not_loaded != ([], []):
-        raise ValueError(f"{path}: parameters not loaded: {not_loaded}")
+        state = {}
+        for index in range(len(params) // 2):
+            state[f"{index}.weight"] = ms.Parameter(Tensor(params[f"{index}.weight"].T))
+            state[f"{index}.bias"] = ms.Parameter(Tensor(params[f"{index}.bias"]))
+    net = make_mlp(hidden=state["0.bias"].shape[0])
+    net.load_state_dict(state)  # checks the names and the shapes
     return net

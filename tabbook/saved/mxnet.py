@@ -81,30 +81,40 @@ def train(net, train_iter, test_data, num_epochs, lr, momentum, device):
     return history
 
 
-# notebooks/saving-and-loading.md:392
+# notebooks/file-io.md:197
+def make_mlp(hidden=64):
+    """An MLP from (batch, 784) float32 images to (batch, 10) logits, one hidden ReLU layer."""
+    net = nn.HybridSequential()
+    net.add(nn.Dense(hidden, in_units=784, activation="relu"), nn.Dense(10, in_units=hidden))
+    net.initialize()
+    return net
+
+
+# notebooks/file-io.md:677
 import numpy
 
 
 def export_npz(net, path):
-    """Write the MLP's parameters to a .npz file: <layer>.weight as (inputs, outputs), <layer>.bias."""
+    """Write an MLP of nn.Dense layers to .npz: <i>.weight as (inputs, outputs), <i>.bias."""
     arrays = {}
     for index, layer in enumerate(net):
-        arrays[f"{index}.weight"] = layer.weight.data().asnumpy().astype(numpy.float32)
-        arrays[f"{index}.bias"] = layer.bias.data().asnumpy().astype(numpy.float32)
+        arrays[f"{index}.weight"] = layer.weight.data().asnumpy().T  # nn.Dense: (outputs, inputs)
+        arrays[f"{index}.bias"] = layer.bias.data().asnumpy()
     numpy.savez(path, **arrays)
 
 
-# notebooks/saving-and-loading.md:498
-def builtin_mlp_from_npz(path):
-    """The MLP made of Gluon's nn.Dense layers, holding the parameters of an exported .npz file."""
+# notebooks/file-io.md:756
+def mlp_from_npz(path):
+    """make_mlp's model, of nn.Dense layers, holding the parameters of a .npz file."""
     with numpy.load(path) as params:
-        weights = [params[f"{index}.weight"] for index in range(3)]
-        biases = [params[f"{index}.bias"] for index in range(3)]
+        weights = [params[f"{i}.weight"] for i in range(len(params) // 2)]
+        biases = [params[f"{i}.bias"] for i in range(len(params) // 2)]
     net = nn.HybridSequential()
     for index, weight in enumerate(weights):
-        net.add(nn.Dense(weight.shape[1], in_units=weight.shape[0], activation="relu" if index < 2 else None))
-    net.initialize()  # set_data needs initialised parameters; it checks the shapes
+        net.add(nn.Dense(weight.shape[1], in_units=weight.shape[0],
+                         activation="relu" if index < len(weights) - 1 else None))
+    net.initialize()
     for layer, weight, bias in zip(net, weights, biases):
-        layer.weight.set_data(np.array(weight.T))  # nn.Dense: (outputs, inputs)
+        layer.weight.set_data(np.array(weight.T))  # set_data checks the shape
         layer.bias.set_data(np.array(bias))
     return net

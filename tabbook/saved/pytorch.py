@@ -82,31 +82,33 @@ def train(net, train_iter, test_data, num_epochs, lr, momentum, device):
     return history
 
 
-# notebooks/saving-and-loading.md:406
+# notebooks/file-io.md:207
+def make_mlp(hidden=64):
+    """An MLP from (batch, 784) float32 images to (batch, 10) logits, one hidden ReLU layer."""
+    return nn.Sequential(nn.Linear(784, hidden), nn.ReLU(), nn.Linear(hidden, 10))
+
+
+# notebooks/file-io.md:691
 import numpy
 
 
 def export_npz(net, path):
-    """Write the MLP's parameters to a .npz file: <layer>.weight as (inputs, outputs), <layer>.bias."""
+    """Write an MLP of nn.Linear layers to .npz: <i>.weight as (inputs, outputs), <i>.bias."""
     arrays = {}
-    for index, layer in enumerate(net):
-        arrays[f"{index}.weight"] = layer.weight.detach().cpu().numpy().astype(numpy.float32)
-        arrays[f"{index}.bias"] = layer.bias.detach().cpu().numpy().astype(numpy.float32)
+    for index, layer in enumerate(module for module in net if isinstance(module, nn.Linear)):
+        arrays[f"{index}.weight"] = layer.weight.detach().numpy().T  # nn.Linear: (outputs, inputs)
+        arrays[f"{index}.bias"] = layer.bias.detach().numpy()
     numpy.savez(path, **arrays)
 
 
-# notebooks/saving-and-loading.md:515
-def builtin_mlp_from_npz(path):
-    """The MLP made of PyTorch's nn.Linear layers, holding the parameters of an exported .npz file."""
+# notebooks/file-io.md:774
+def mlp_from_npz(path):
+    """make_mlp's model, of nn.Linear layers, holding the parameters of a .npz file."""
     with numpy.load(path) as params:
-        weights = [params[f"{index}.weight"] for index in range(3)]
-        biases = [params[f"{index}.bias"] for index in range(3)]
-    # nn.Linear(in_features, out_features): the (inputs, outputs) shape of the file's weight.
-    net = nn.Sequential(nn.Linear(*weights[0].shape), nn.ReLU(), nn.Linear(*weights[1].shape), nn.ReLU(),
-                        nn.Linear(*weights[2].shape))
-    linears = [net[0], net[2], net[4]]  # the ReLU modules sit between them
-    with torch.no_grad():  # copy_ checks the shapes
-        for layer, weight, bias in zip(linears, weights, biases):
-            layer.weight.copy_(torch.from_numpy(weight.T))  # nn.Linear: (outputs, inputs)
-            layer.bias.copy_(torch.from_numpy(bias))
+        state = {}
+        for index in range(len(params) // 2):  # nn.Sequential numbers the ReLUs too
+            state[f"{2 * index}.weight"] = torch.from_numpy(params[f"{index}.weight"].T)
+            state[f"{2 * index}.bias"] = torch.from_numpy(params[f"{index}.bias"])
+    net = make_mlp(hidden=state["0.bias"].shape[0])
+    net.load_state_dict(state)  # checks the names and the shapes
     return net

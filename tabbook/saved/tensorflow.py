@@ -70,28 +70,32 @@ def train(net, train_iter, test_data, num_epochs, lr, momentum, run_eagerly=Fals
     return history
 
 
-# notebooks/saving-and-loading.md:420
+# notebooks/file-io.md:214
+def make_mlp(hidden=64):
+    """An MLP from (batch, 784) float32 images to (batch, 10) logits, one hidden ReLU layer."""
+    return keras.Sequential([keras.Input(shape=(784,)), keras.layers.Dense(hidden, activation="relu"),
+                             keras.layers.Dense(10)])
+
+
+# notebooks/file-io.md:705
 import numpy
 
 
 def export_npz(net, path):
-    """Write the MLP's parameters to a .npz file: <layer>.weight as (inputs, outputs), <layer>.bias."""
+    """Write an MLP of Dense layers to .npz: <i>.weight as (inputs, outputs), <i>.bias."""
     arrays = {}
     for index, layer in enumerate(net.layers):
-        arrays[f"{index}.weight"] = layer.weight.numpy().astype(numpy.float32)
-        arrays[f"{index}.bias"] = layer.bias.numpy().astype(numpy.float32)
+        arrays[f"{index}.weight"] = layer.kernel.numpy()  # Dense: (inputs, outputs)
+        arrays[f"{index}.bias"] = layer.bias.numpy()
     numpy.savez(path, **arrays)
 
 
-# notebooks/saving-and-loading.md:533
-def builtin_mlp_from_npz(path):
-    """The MLP made of Keras's Dense layers, holding the parameters of an exported .npz file."""
+# notebooks/file-io.md:788
+def mlp_from_npz(path):
+    """make_mlp's model, of Dense layers, holding the parameters of a .npz file."""
     with numpy.load(path) as params:
-        weights = [params[f"{index}.weight"] for index in range(3)]
-        biases = [params[f"{index}.bias"] for index in range(3)]
-    net = keras.Sequential([keras.Input(shape=(weights[0].shape[0],))] + [
-        keras.layers.Dense(weight.shape[1], activation="relu" if index < 2 else None)
-        for index, weight in enumerate(weights)])
-    for layer, weight, bias in zip(net.layers, weights, biases):
-        layer.set_weights([weight, bias])  # the kernel is (inputs, outputs); set_weights checks shapes
+        weights = [[params[f"{i}.weight"], params[f"{i}.bias"]] for i in range(len(params) // 2)]
+    net = make_mlp(hidden=weights[0][1].shape[0])
+    for layer, values in zip(net.layers, weights, strict=True):
+        layer.set_weights(values)  # checks the shapes
     return net
