@@ -110,7 +110,7 @@ def test_a_group_without_a_framework_shows_a_note(gap_site, page):
 
 def test_output_images_load(site, page):
     base, _ = site
-    page.goto(f"{base}/custom-layers.html?framework=pytorch")
+    page.goto(f"{base}/training-on-mnist.html?framework=pytorch")
     images = page.locator("img.output")
     assert images.count() >= 4  # the training curves of every framework
     widths = images.evaluate_all("images => images.map(image => image.complete ? image.naturalWidth : 0)")
@@ -189,14 +189,14 @@ def test_the_run_box_is_open_on_a_desktop_and_closed_on_a_phone(site, open_page)
 
 def test_search_finds_a_word_of_the_chapter(site, page):
     base, _ = site
-    page.goto(f"{base}/search.html?q=hybridize")
+    page.goto(f"{base}/search.html?q=CenteredLayer")
     page.wait_for_selector("#search-results a[href*='custom-layers']", timeout=15000)
 
 
 def test_dark_mode_and_the_page_toc(site, page):
     base, _ = site
     page.goto(f"{base}/custom-layers.html")
-    assert page.locator("nav.page-toc a", has_text="Training on MNIST").count() == 1
+    assert page.locator("nav.page-toc a", has_text="Trainable Parameters and Constants").count() == 1
     page.locator("button.theme-switch-button:visible").click()
     page.locator(".theme-change-button[data-mode=dark]:visible").click()
     assert page.evaluate("document.documentElement.dataset.theme") == "dark"
@@ -353,9 +353,9 @@ def test_one_block_per_stream_and_stderr_looks_like_a_warning(hostile_site, page
 
 def test_the_training_log_is_one_block_in_every_framework(site, page):
     base, _ = site
-    page.goto(f"{base}/custom-layers.html")
+    page.goto(f"{base}/training-on-mnist.html")
     counts = page.evaluate("""() => Array.from(document.querySelectorAll('div.highlight-python'))
-        .filter(block => block.innerText.includes('history = train('))
+        .filter(block => block.innerText.includes('history = train(') || block.innerText.includes('history = net.fit('))
         .map(block => { let n = 0;
             for (let e = block.nextElementSibling; e && !e.matches('div.highlight-python'); e = e.nextElementSibling)
                 if (e.matches('div.output.stdout')) n++;
@@ -446,7 +446,7 @@ def test_a_search_hit_lands_on_its_match_in_its_framework_tab(site, page):
 def test_the_copy_button_copies_the_code_only(site, open_page):
     base, _ = site
     page = open_page(permissions=["clipboard-read", "clipboard-write"])
-    page.goto(f"{base}/custom-layers.html?framework=pytorch")
+    page.goto(f"{base}/training-on-mnist.html?framework=pytorch")
     assert page.locator("div.output button.copybtn").count() == 0, "outputs have no copy button"
     block = page.locator(".sd-tab-content:visible div.highlight-python", has_text="history = train(").first
     code = block.locator("pre").inner_text()
@@ -459,7 +459,7 @@ def test_the_copy_button_copies_the_code_only(site, open_page):
 
 def test_figures_are_sharp_numbered_and_described(site, page):
     base, _ = site
-    page.goto(f"{base}/custom-layers.html?framework=tensorflow")
+    page.goto(f"{base}/training-on-mnist.html?framework=tensorflow")
     figures = page.locator("figure.output-figure:visible")
     assert figures.count() == 2
     for n in range(2):
@@ -469,8 +469,8 @@ def test_figures_are_sharp_numbered_and_described(site, page):
         assert "Figure" not in image.get_attribute("alt") and len(image.get_attribute("alt")) > 30
     tops = figures.evaluate_all("all => all.map(f => f.getBoundingClientRect().top)")
     assert tops[0] == tops[1], "on a wide screen the two figures sit side by side"
-    # Custom Layers is the second chapter of notebooks/toc.yml: its sections and figures are 2.N.
-    number = [path.stem for path in find_chapters(NOTEBOOKS)].index("custom-layers") + 1
+    # The chapter's number is its place in notebooks/toc.yml: its sections and figures are N.M.
+    number = [path.stem for path in find_chapters(NOTEBOOKS)].index("training-on-mnist") + 1
     assert figures.locator("figcaption").all_inner_texts()[0].startswith(f"Figure {number}.1.")
     assert figures.locator("figcaption").all_inner_texts()[1].startswith(f"Figure {number}.2.")
     headings = page.locator("article h2").all_inner_texts()
@@ -607,7 +607,7 @@ def test_each_pdf_holds_its_framework_code_only(site, pdfs, page):
         firsts = [_numbered(name, _headings(name)[0]) for name in order]
         assert all(first in text for first in firsts), [first for first in firsts if first not in text]
         assert [text.index(first) for first in firsts] == sorted(text.index(first) for first in firsts)
-        figure = order.index("custom-layers") + 1
+        figure = order.index("training-on-mnist") + 1
         assert f"Figure{figure}.1." in text and _numbered("custom-layers", "Exercises") in text and "Solution2" in text
         last = order[-1]
         assert _numbered(last, "Summary") in text and "Discussthischapter" in text, "the book is printed to its end"
