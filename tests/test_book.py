@@ -544,13 +544,13 @@ def test_a_phone_needs_no_sideways_scrolling_and_tabs_fit_one_row(site, open_pag
 def test_screenshots_at_desktop_and_phone_widths(site, open_page, scheme, width, height):
     base, _ = site
     page = open_page(viewport={"width": width, "height": height}, color_scheme=scheme)
-    page.goto(f"{base}/custom-layers.html?framework=pytorch")
+    page.goto(f"{base}/training-on-mnist.html?framework=pytorch")
     assert page.evaluate("document.documentElement.dataset.theme") == scheme
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     device = "desktop" if width > 600 else "phone"
-    page.screenshot(path=str(ARTIFACTS / f"custom-layers-{device}-{scheme}.png"))
+    page.screenshot(path=str(ARTIFACTS / f"training-on-mnist-{device}-{scheme}.png"))
     page.locator("figure.output-figure:visible").first.scroll_into_view_if_needed()
-    path = ARTIFACTS / f"custom-layers-{device}-{scheme}-figures.png"
+    path = ARTIFACTS / f"training-on-mnist-{device}-{scheme}-figures.png"
     page.screenshot(path=str(path))
     assert path.stat().st_size > 10_000
 
