@@ -110,7 +110,7 @@ def test_a_group_without_a_framework_shows_a_note(gap_site, page):
 
 def test_output_images_load(site, page):
     base, _ = site
-    page.goto(f"{base}/custom-layers.html?framework=pytorch")
+    page.goto(f"{base}/training-on-mnist.html?framework=pytorch")
     images = page.locator("img.output")
     assert images.count() >= 4  # the training curves of every framework
     widths = images.evaluate_all("images => images.map(image => image.complete ? image.naturalWidth : 0)")
@@ -209,10 +209,10 @@ def _search(page, url: str) -> dict:
 
 def test_search_finds_a_word_of_the_chapter_with_excerpts_over_http(site, page):
     base, _ = site
-    found = _search(page, f"{base}/search.html?q=hybridize")
+    found = _search(page, f"{base}/search.html?q=CenteredLayer")
     assert page.locator("#search-results a[href*='custom-layers']").count() == 1
     assert found["results"] >= 1 and found["excerpts"] == found["results"] and found["note"] is None
-    assert "hybridize" in page.locator("#search-results li p.context").first.inner_text().lower()
+    assert "centeredlayer" in page.locator("#search-results li p.context").first.inner_text().lower()
 
 
 def test_search_from_disk_lists_pages_without_excerpts_and_says_to_serve_the_folder(site, page):
@@ -221,7 +221,7 @@ def test_search_from_disk_lists_pages_without_excerpts_and_says_to_serve_the_fol
     From disk the search page lists the results without excerpts, with no error in the console
     (the page fixture checks), and says what the README and docs/the-book.md say: serve it."""
     _, html = site
-    found = _search(page, (html / "search.html").as_uri() + "?q=hybridize")
+    found = _search(page, (html / "search.html").as_uri() + "?q=CenteredLayer")
     assert page.locator("#search-results a[href*='custom-layers']").count() == 1
     assert found["results"] >= 1 and found["excerpts"] == 0
     assert found["note"] is not None and SERVE in found["note"]
@@ -233,7 +233,7 @@ def test_search_from_disk_lists_pages_without_excerpts_and_says_to_serve_the_fol
 def test_dark_mode_and_the_page_toc(site, page):
     base, _ = site
     page.goto(f"{base}/custom-layers.html")
-    assert page.locator("nav.page-toc a", has_text="Training on MNIST").count() == 1
+    assert page.locator("nav.page-toc a", has_text="Trainable Parameters and Constants").count() == 1
     page.locator("button.theme-switch-button:visible").click()
     page.locator(".theme-change-button[data-mode=dark]:visible").click()
     assert page.evaluate("document.documentElement.dataset.theme") == "dark"
@@ -390,9 +390,9 @@ def test_one_block_per_stream_and_stderr_looks_like_a_warning(hostile_site, page
 
 def test_the_training_log_is_one_block_in_every_framework(site, page):
     base, _ = site
-    page.goto(f"{base}/custom-layers.html")
+    page.goto(f"{base}/training-on-mnist.html")
     counts = page.evaluate("""() => Array.from(document.querySelectorAll('div.highlight-python'))
-        .filter(block => block.innerText.includes('history = train('))
+        .filter(block => block.innerText.includes('history = train(') || block.innerText.includes('history = net.fit('))
         .map(block => { let n = 0;
             for (let e = block.nextElementSibling; e && !e.matches('div.highlight-python'); e = e.nextElementSibling)
                 if (e.matches('div.output.stdout')) n++;
@@ -483,7 +483,7 @@ def test_a_search_hit_lands_on_its_match_in_its_framework_tab(site, page):
 def test_the_copy_button_copies_the_code_only(site, open_page):
     base, _ = site
     page = open_page(permissions=["clipboard-read", "clipboard-write"])
-    page.goto(f"{base}/custom-layers.html?framework=pytorch")
+    page.goto(f"{base}/training-on-mnist.html?framework=pytorch")
     assert page.locator("div.output button.copybtn").count() == 0, "outputs have no copy button"
     block = page.locator(".sd-tab-content:visible div.highlight-python", has_text="history = train(").first
     code = block.locator("pre").inner_text()
@@ -496,7 +496,7 @@ def test_the_copy_button_copies_the_code_only(site, open_page):
 
 def test_figures_are_sharp_numbered_and_described(site, page):
     base, _ = site
-    page.goto(f"{base}/custom-layers.html?framework=tensorflow")
+    page.goto(f"{base}/training-on-mnist.html?framework=tensorflow")
     figures = page.locator("figure.output-figure:visible")
     assert figures.count() == 2
     for n in range(2):
@@ -506,8 +506,8 @@ def test_figures_are_sharp_numbered_and_described(site, page):
         assert "Figure" not in image.get_attribute("alt") and len(image.get_attribute("alt")) > 30
     tops = figures.evaluate_all("all => all.map(f => f.getBoundingClientRect().top)")
     assert tops[0] == tops[1], "on a wide screen the two figures sit side by side"
-    # Custom Layers is the second chapter of notebooks/toc.yml: its sections and figures are 2.N.
-    number = [path.stem for path in find_chapters(NOTEBOOKS)].index("custom-layers") + 1
+    # The chapter's number is its place in notebooks/toc.yml: its sections and figures are N.M.
+    number = [path.stem for path in find_chapters(NOTEBOOKS)].index("training-on-mnist") + 1
     assert figures.locator("figcaption").all_inner_texts()[0].startswith(f"Figure {number}.1.")
     assert figures.locator("figcaption").all_inner_texts()[1].startswith(f"Figure {number}.2.")
     headings = page.locator("article h2").all_inner_texts()
@@ -626,13 +626,13 @@ def test_on_a_phone_an_output_with_a_very_long_line_stays_inside_the_page(site, 
 def test_screenshots_at_desktop_and_phone_widths(site, open_page, scheme, width, height):
     base, _ = site
     page = open_page(viewport={"width": width, "height": height}, color_scheme=scheme)
-    page.goto(f"{base}/custom-layers.html?framework=pytorch")
+    page.goto(f"{base}/training-on-mnist.html?framework=pytorch")
     assert page.evaluate("document.documentElement.dataset.theme") == scheme
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     device = "desktop" if width > 600 else "phone"
-    page.screenshot(path=str(ARTIFACTS / f"custom-layers-{device}-{scheme}.png"))
+    page.screenshot(path=str(ARTIFACTS / f"training-on-mnist-{device}-{scheme}.png"))
     page.locator("figure.output-figure:visible").first.scroll_into_view_if_needed()
-    path = ARTIFACTS / f"custom-layers-{device}-{scheme}-figures.png"
+    path = ARTIFACTS / f"training-on-mnist-{device}-{scheme}-figures.png"
     page.screenshot(path=str(path))
     assert path.stat().st_size > 10_000
 
@@ -689,7 +689,7 @@ def test_each_pdf_holds_its_framework_code_only(site, pdfs, page):
         firsts = [_numbered(name, _headings(name)[0]) for name in order]
         assert all(first in text for first in firsts), [first for first in firsts if first not in text]
         assert [text.index(first) for first in firsts] == sorted(text.index(first) for first in firsts)
-        figure = order.index("custom-layers") + 1
+        figure = order.index("training-on-mnist") + 1
         assert f"Figure{figure}.1." in text and _numbered("custom-layers", "Exercises") in text and "Solution2" in text
         last = order[-1]
         assert _numbered(last, "Summary") in text and "Discussthischapter" in text, "the book is printed to its end"
