@@ -73,9 +73,10 @@ def selected_tabs(page) -> list[str]:
 def test_clicking_a_framework_switches_every_group(site, page):
     base, _ = site
     page.goto(f"{base}/custom-layers.html")
-    assert len(set(selected_tabs(page))) == 1 and len(selected_tabs(page)) > 20
+    # every tab group of a section page (a dozen or more) shows one framework, then another
+    assert len(set(selected_tabs(page))) == 1 and len(selected_tabs(page)) >= 10
     page.locator(".sd-tab-set").nth(3).get_by_text("TensorFlow", exact=True).click()
-    assert set(selected_tabs(page)) == {"TensorFlow"}
+    assert selected_tabs(page) == ["TensorFlow"] * page.locator(".sd-tab-set").count()
 
 
 def test_the_choice_follows_through_the_chapters_in_toc_order_and_survives_a_reload(site, page):
