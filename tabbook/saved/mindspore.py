@@ -111,7 +111,7 @@ def make_mlp(hidden=64):
     return nn.SequentialCell([nn.Dense(784, hidden, activation="relu"), nn.Dense(hidden, 10)])
 
 
-# notebooks/file-io.md:726
+# notebooks/file-io.md:732
 import numpy
 
 
@@ -124,7 +124,7 @@ def export_npz(net, path):
     numpy.savez(path, **arrays)
 
 
-# notebooks/file-io.md:807
+# notebooks/file-io.md:813
 def mlp_from_npz(path):
     """make_mlp's model, of nn.Dense layers, holding the parameters of a .npz file."""
     with numpy.load(path) as params:
