@@ -1,7 +1,14 @@
-# Runs in a framework's kernel after the chapter's own cells up to the `bench-replace` cell, so
-# `train`, `get_net`, `device`, `lr`, `momentum` and the MNIST arrays are the notebook's. BENCH (set by the driver)
-# holds the input file, the epochs and the batch size, and, with --profile, the profile folder;
-# the framework's file defines VARIANTS, and may define operator_profile(folder).
+# Runs in a framework's kernel after the chapter's own cells up to its `bench-replace` cell (the
+# cell that trains), so `train`/`train_epoch`, `accuracy`, `device`, `lr`, `momentum`, `num_epochs`,
+# the loss and the MNIST arrays are the notebook's (TensorFlow: the compiled `net` and Keras `fit`).
+# BENCH (set by the driver) holds the input file, the epochs and the batch size, "cells" (the
+# sources of the notebook's code cells before `bench-replace`, for a framework whose training step
+# is bound to the notebook's `net`), and, with --profile, the profile folder. The framework's file
+# defines VARIANTS = {name: (make_net, epochs, fit)}, where fit(net, epochs) trains net with the
+# chapter's code and returns (loss, train accuracy, test accuracy) per epoch; PROFILED, the chapter's
+# function that holds the loop over the minibatches (py-spy's line table), or None; STAMP_BY_PRINT
+# False where fit calls epoch_ended() itself instead of printing one line per epoch; and may define
+# operator_profile(folder).
 import builtins
 import contextlib
 import json
@@ -28,28 +35,44 @@ def matching(array, shape):
     return numpy.ascontiguousarray(array.T)
 
 
-def time_train(make_net, train_iter, num_epochs, after_first_epoch=None, **options):
-    """Call the notebook's train() on make_net(), stamping the time of each epoch's report line;
-    after_first_epoch(), if given, is called once the first (warm-up) epoch has ended."""
-    stamps = []
+STAMPS = []
+STAMP_BY_PRINT = True
+PROFILED = None
+
+
+def epoch_ended():
+    """Record the end of an epoch (the chapter's train prints one line per epoch: see time_train)."""
+    STAMPS.append(time.perf_counter())
+    if len(STAMPS) == 1 and AFTER_FIRST_EPOCH:
+        AFTER_FIRST_EPOCH.pop()()
+
+
+AFTER_FIRST_EPOCH = []
+
+
+def time_train(make_net, num_epochs, fit, after_first_epoch=None):
+    """Call fit(make_net(), num_epochs) (the chapter's training code), stamping the end of each
+    epoch: by the chapter's one report line per epoch, or by fit calling epoch_ended() where the
+    framework's file sets STAMP_BY_PRINT = False. after_first_epoch(), if given, is called once
+    the first (warm-up) epoch has ended."""
     original = builtins.print
 
     def stamped(*args, **kwargs):
-        stamps.append(time.perf_counter())
         original(*args, **kwargs)
-        if len(stamps) == 1 and after_first_epoch is not None:
-            after_first_epoch()
+        epoch_ended()
 
     net = make_net()
-    if callable(train_iter):  # a factory, where a data set serves only one model (MindSpore)
-        train_iter = train_iter()
+    STAMPS.clear()
+    AFTER_FIRST_EPOCH[:] = [after_first_epoch] if after_first_epoch else []
     start = time.perf_counter()
-    builtins.print = stamped
+    if STAMP_BY_PRINT:
+        builtins.print = stamped
     try:
-        history = train(net, train_iter, (test_images, test_labels), num_epochs, lr, momentum, **options)
+        history = fit(net, num_epochs)
     finally:
         builtins.print = original
-    seconds = [b - a for a, b in zip([start] + stamps[:-1], stamps)]
+    assert len(STAMPS) == num_epochs, f"{len(STAMPS)} epoch ends stamped, not {num_epochs}"
+    seconds = [b - a for a, b in zip([start] + STAMPS[:-1], STAMPS)]
     return {"epoch_seconds": seconds, "history": [list(map(float, h)) for h in history]}
 
 
@@ -80,7 +103,7 @@ def profile_custom():
     as one compiled graph), under the framework's own profiler too."""
     folder = BENCH["profile"]
     os.makedirs(folder, exist_ok=True)
-    make_net, train_iter, _, options = VARIANTS["custom"]
+    make_net, _, fit = VARIANTS["custom"]
     with contextlib.ExitStack() as profilers:
         def start():
             # py-spy shows which line of train() the time is spent on; where the training step is
@@ -89,9 +112,13 @@ def profile_custom():
             if "operator_profile" in globals():
                 profilers.enter_context(operator_profile(os.path.join(folder, "operators")))
 
-        result = time_train(make_net, train_iter, 1 + BENCH["profile_epochs"], after_first_epoch=start, **options)
-    code = train.__code__
-    result["train"] = {"file": code.co_filename, "lines": linecache.getlines(code.co_filename)}
+        result = time_train(make_net, 1 + BENCH["profile_epochs"], fit, after_first_epoch=start)
+    if PROFILED is not None:  # the chapter's loop over the minibatches, for py-spy's line table
+        code = PROFILED.__code__
+        result["train"] = {"function": code.co_name, "file": code.co_filename,
+                           "lines": linecache.getlines(code.co_filename)}
+    else:  # the loop is the framework's own (Keras fit): no line of the chapter's to time
+        result["train"] = None
     return result
 
 
@@ -102,10 +129,10 @@ def run_variants():
     results = {}
     chosen = BENCH.get("variants") or list(VARIANTS)  # the script run (bench.SCRIPTED) leaves the naive path out
     for repeat in range(BENCH.get("repeats", 1)):
-        for name, (make_net, train_iter, epochs, options) in VARIANTS.items():
+        for name, (make_net, epochs, fit) in VARIANTS.items():
             if name not in chosen or (repeat and name not in ("custom", "built-in")):
                 continue
-            run = time_train(make_net, train_iter, epochs, **options)
+            run = time_train(make_net, epochs, fit)
             result = results.setdefault(name, {"runs": [], "history": run["history"]})
             result["runs"].append(run["epoch_seconds"])
     profile = profile_custom() if BENCH.get("profile") else None

@@ -1,24 +1,30 @@
-"""The training benchmark: the chapter's own MNIST training loop, timed in every framework.
+"""The training benchmark: the chapter's own MNIST training code, timed in every framework.
 
-For each framework, the chapter's notebook runs in that framework's kernel up to its cell tagged
-``bench-replace`` (the one that trains the chapter's network), so ``train`` and ``get_net`` are
-the notebook's own code. Then ``bench/harness.py`` and ``bench/<framework>.py`` call that
-``train`` with:
+The chapter is ``notebooks/training-on-mnist.md`` (:data:`CHAPTER`). For each framework, its
+notebook runs in that framework's kernel up to its cell tagged ``bench-replace`` (the cell that
+trains the chapter's network), so the training code is the notebook's own: ``train`` and
+``train_epoch`` (MXNet, PyTorch, MindSpore), Keras ``compile`` and ``fit`` (TensorFlow, which has
+no ``train``). Then ``bench/harness.py`` and ``bench/<framework>.py`` train, with that code and the
+schedule the chapter uses (over its ``num_epochs``, of which the benchmark runs the first few):
 
-* the chapter's custom-layer network, on the framework's fast path (as the notebook trains it);
+* the chapter's network of its custom dense layer, on the path the notebook trains it;
 * the same network built from the framework's built-in dense layer;
-* the framework's naive path (MXNet not hybridized, TensorFlow eager, MindSpore PyNative);
+* the framework's naive path, where the chapter's path is a compiled one (TensorFlow's eager
+  ``fit``, ``run_eagerly=True``; MindSpore's step without ``ms.jit``); MXNet's chapter layer is a
+  ``Block`` and PyTorch trains eagerly, so their chapter path is already the naive one;
 
 the custom and the built-in network also train *as a script* (:func:`run_script`: the same
 cells, run by the environment's Python without a kernel, before and after the kernel's runs),
 which shows what the notebook's kernel costs; and ``tabbook.numpy_mlp`` trains the same MLP in
-NumPy as the floor reference (in a new process, before the first framework and after each). With ``profile=True`` each kernel then trains the
-custom network once more under py-spy (MindSpore: also under its own operator profiler);
-``tabbook.profiles`` turns that into a report of where the time goes. Every run starts
-from the same Glorot weights and sees the batches in the same order (seed 0), so the losses agree
-across frameworks up to floating-point differences. Reported: seconds per epoch (the median of
-the epochs after each run's first, which is the warm-up), examples per second, the final test accuracy,
-and the ratios custom/built-in, kernel/script and framework/NumPy, all from one run.
+NumPy as the floor reference (in a new process, before the first framework and after each). With
+``profile=True`` each kernel then trains the custom network once more under py-spy (MindSpore:
+also under its own operator profiler); ``tabbook.profiles`` turns that into a report of where the
+time goes. Every run starts from the same Glorot weights and sees the batches in the same order
+(seed 0; the framework's own data loader, in that order instead of shuffled), so the losses agree
+across frameworks up to floating-point differences and the schedule's small decay. Reported:
+seconds per epoch (the median of the epochs after each run's first, which is the warm-up),
+examples per second, the final test accuracy, and the ratios custom/built-in, kernel/script and
+framework/NumPy, all from one run.
 """
 from __future__ import annotations
 
@@ -50,6 +56,8 @@ from .frameworks import NAMES, ROOT, get
 from .source import Chapter
 
 BENCH_CODE = ROOT / "bench"
+#: The chapter whose training code the benchmark times.
+CHAPTER = ROOT / "notebooks" / "training-on-mnist.md"
 OUT = ROOT / "build" / "bench"
 #: The committed report of the last benchmark at the chapter's batch size (the README cites it).
 RESULTS = BENCH_CODE / "RESULTS.md"
@@ -88,7 +96,9 @@ def _result(lines: list[str], where: str) -> dict:
 
 
 def bench_notebook(chapter: Chapter, framework: str, params: dict) -> nbformat.NotebookNode:
-    """The framework's notebook up to its ``bench-replace`` cell, then the benchmark's cells.
+    """The framework's notebook up to its ``bench-replace`` cell, then the benchmark's cells:
+    ``BENCH = params`` (with "cells", the sources of the notebook's code cells kept, which a
+    framework's file may run again: see bench/mindspore.py), bench/harness.py, bench/<framework>.py.
 
     Raises:
         BuildError: the chapter has no code cell tagged ``bench-replace`` for ``framework``.
@@ -102,6 +112,7 @@ def bench_notebook(chapter: Chapter, framework: str, params: dict) -> nbformat.N
             cells.append(cell)
     else:
         raise BuildError(f"{chapter.path}: no {framework} code cell is tagged {TAG}")
+    params = dict(params, cells=[cell.source for cell in cells])
     for source in (f"BENCH = {json.dumps(params)}", (BENCH_CODE / "harness.py").read_text(),
                    (BENCH_CODE / f"{framework}.py").read_text()):
         cells.append(nbformat.v4.new_code_cell(source))
@@ -299,7 +310,7 @@ def find_py_spy() -> str:
 
 def profile_report(results: dict, profiled: dict, params: dict, out: Path) -> str:
     """The Markdown profile report: per framework, the share of py-spy's samples on each line of
-    train(), in ms per step of the timed custom run, and (MindSpore) its operators' times."""
+    the chapter's loop over the minibatches (``train_epoch``; none for Keras ``fit``), in ms per step of the timed custom run, and (MindSpore) its operators' times."""
     steps = math.ceil(60000 / params["batch_size"])
     parts = [f"# Where the training time goes\n\nOne more run of the custom network per framework, "
              f"batch size {params['batch_size']}: a warm-up epoch, then {params['profile_epochs']} "
@@ -313,9 +324,13 @@ def profile_report(results: dict, profiled: dict, params: dict, out: Path) -> st
         s_per_epoch = results[framework]["custom"]["s_per_epoch"]
         folder = out / "profile" / framework
         parts.append(f"## {get(framework).title}\n")
-        if (folder / "stacks.txt").exists():
-            shares, samples = profiles.line_shares(folder / "stacks.txt", "train", profile["train"]["file"])
-            parts.append(f"`train()` line by line ({samples} samples; {s_per_epoch:.2f} s/epoch timed):\n\n"
+        if (folder / "stacks.txt").exists() and profile["train"] is None:
+            parts.append("The loop over the minibatches is the framework's own (Keras `fit`): the chapter "
+                         "has no line of it for py-spy to time.\n")
+        elif (folder / "stacks.txt").exists():
+            function = profile["train"].get("function", "train")
+            shares, samples = profiles.line_shares(folder / "stacks.txt", function, profile["train"]["file"])
+            parts.append(f"`{function}()` line by line ({samples} samples; {s_per_epoch:.2f} s/epoch timed):\n\n"
                          + profiles.line_table(shares, profile["train"]["lines"], 1000 * s_per_epoch / steps) + "\n")
         if (folder / "operators").exists():
             rows = profiles.operator_rows(folder / "operators", params["profile_epochs"])
@@ -459,7 +474,7 @@ def run(chapter: Chapter, frameworks=NAMES, epochs: int = 4, naive_epochs: int =
     raw["numpy"] = {"NumPy": {"runs": [run["seconds"] for run in numpy_runs], "history": numpy_runs[0]["history"]}}
     results = {fw: {name: summarise(r) for name, r in variants.items()} for fw, variants in raw.items()}
     atomic_write_text(out / f"results-{batch_size}.json", json.dumps(raw, indent=1) + "\n")
-    header = (f"# Training benchmark\n\nThe chapter's MNIST training loop (`train` in "
+    header = (f"# Training benchmark\n\nThe chapter's MNIST training code (`train`, or Keras `fit`, in "
               f"`{chapter.path.relative_to(ROOT)}`), batch size {params['batch_size']}, the same Glorot "
               f"initial weights and batch order in every run; s/epoch is the median of the epochs after "
               f"each run's first (warm-up). Custom and built-in run {repeats} times, alternately, "

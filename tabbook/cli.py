@@ -266,7 +266,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="seconds a cell may run before it fails (default: %(default)s)")
     sub.set_defaults(func=cmd_affected)
 
-    sub = commands.add_parser("bench", help="time the chapter's training loop: custom vs built-in layers, "
+    sub = commands.add_parser("bench", help="time Training on MNIST's training code: custom vs built-in layers, "
                                              "naive path, NumPy; writes build/bench/results-<batch size>.md")
     frameworks_arg(sub, "benchmark")
     sub.add_argument("--epochs", type=int, default=4, help="epochs per run, at least 2: the first is a warm-up (default: 4)")
@@ -651,7 +651,7 @@ def cmd_bench(args) -> int:
     from . import bench
 
     cmd_env(argparse.Namespace(names=args.frameworks or [], force=False, device=None))
-    chapter = read_chapter(NOTEBOOKS / "custom-layers.md")
+    chapter = read_chapter(bench.CHAPTER)
     frameworks = args.frameworks or NAMES
     # The committed report is one table of every framework and NumPy from one run: a run of some
     # frameworks leaves it as it is (its table is in build/bench/ as always).

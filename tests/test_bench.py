@@ -13,7 +13,7 @@ import pytest
 
 from tabbook import bench
 from tabbook.errors import BuildError
-from tabbook.frameworks import NAMES, NOTEBOOKS, get
+from tabbook.frameworks import NAMES, get
 from tabbook.source import read_chapter
 from tabbook.standalone import read_pins
 
@@ -21,14 +21,20 @@ from .conftest import FOUR, chapter_text
 
 
 def test_each_framework_runs_the_notebook_up_to_its_bench_replace_cell():
-    chapter = read_chapter(NOTEBOOKS / "custom-layers.md")
+    chapter = read_chapter(bench.CHAPTER)
     for name in NAMES:
         notebook = bench.bench_notebook(chapter, name, {"epochs": 2})
         sources = [cell.source for cell in notebook.cells]
-        assert any(source.startswith("def train(") or "\ndef train(" in source for source in sources)
+        # The chapter's training code: its train() and train_epoch(), or (TensorFlow) its compiled model.
+        if name == "tensorflow":
+            assert any("net.compile(" in source for source in sources)
+        else:
+            assert any(source.startswith("def train(") or "\ndef train(" in source for source in sources)
+            assert any(source.startswith("def train_epoch(") or "\ndef train_epoch(" in source for source in sources)
         replaced = [c.source for c in chapter.cells if name in c.frameworks and "bench-replace" in c.tags]
         assert len(replaced) == 1 and replaced[0] not in sources
-        assert sources[-3] == 'BENCH = {"epochs": 2}'
+        assert ("history = train(" if name != "tensorflow" else "history = net.fit(") in replaced[0]
+        assert json.loads(sources[-3].removeprefix("BENCH = ")) == {"epochs": 2, "cells": sources[:-3]}
         assert sources[-1] == (bench.BENCH_CODE / f"{name}.py").read_text()
 
 
@@ -80,14 +86,14 @@ def test_a_single_epoch_run_is_timed_by_that_epoch():
 
 @pytest.mark.parametrize("option", ["epochs", "repeats", "profile_epochs", "batch_size"])
 def test_a_count_below_one_is_an_error_before_anything_runs(tmp_path, option):
-    chapter = read_chapter(NOTEBOOKS / "custom-layers.md")
+    chapter = read_chapter(bench.CHAPTER)
     with pytest.raises(BuildError, match=f"bench: {option.replace('_', ' ')} must be at least 1, not 0"):
         bench.run(chapter, ["pytorch"], out=tmp_path, log=lambda line: None, **{option: 0})
     assert not any(tmp_path.iterdir())
 
 
 def test_one_epoch_is_an_error_it_would_time_only_the_warm_up(tmp_path):
-    chapter = read_chapter(NOTEBOOKS / "custom-layers.md")
+    chapter = read_chapter(bench.CHAPTER)
     with pytest.raises(BuildError, match="bench: epochs must be at least 2, not 1: the first epoch of each run is a warm-up"):
         bench.run(chapter, ["pytorch"], out=tmp_path, log=lambda line: None, epochs=1)
     assert not any(tmp_path.iterdir())
@@ -97,7 +103,7 @@ def test_one_epoch_is_an_error_it_would_time_only_the_warm_up(tmp_path):
 def test_a_short_benchmark_with_profile_runs_in_the_real_kernel(tmp_path, framework):
     """One epoch per variant (MindSpore's also exercises its operator profiler): the results,
     the profile report and its raw files are written, and the losses agree with NumPy's."""
-    chapter = read_chapter(NOTEBOOKS / "custom-layers.md")
+    chapter = read_chapter(bench.CHAPTER)
     report = bench.run(chapter, [framework], epochs=2, naive_epochs=1, repeats=1, out=tmp_path,
                        log=lambda line: None, profile=True, profile_epochs=1, report=tmp_path / "RESULTS.md")
     assert report == tmp_path / "results-256.md"
