@@ -29,7 +29,7 @@ from playwright.sync_api import expect
 
 from tabbook import convert, standalone
 
-CHAPTER, FRAMEWORK = "devices", "pytorch"  # a small notebook with both setup cells
+CHAPTER, FRAMEWORK = "training-on-mnist", "pytorch"  # a notebook with both setup cells
 STORED = convert.notebook_path(CHAPTER, FRAMEWORK)
 #: Seconds to wait for the server to answer and for JupyterLab's first page (2 busy cores: about 15 s).
 START_TIMEOUT = 180

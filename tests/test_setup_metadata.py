@@ -14,7 +14,7 @@ from tabbook import check, convert, execute, standalone
 from tabbook.frameworks import NOTEBOOKS
 from tabbook.source import read_chapter
 
-CHAPTER, FRAMEWORK = "custom-layers", "pytorch"
+CHAPTER, FRAMEWORK = "training-on-mnist", "pytorch"
 
 
 @pytest.fixture
