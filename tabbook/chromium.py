@@ -45,12 +45,16 @@ MANUAL = "sudo apt-get update && sudo apt-get install -y chromium"
 
 def find() -> str | None:
     """The path of the Chromium executable: on ``PATH``, else :data:`DEBIAN_PATH`, else
-    Playwright's downloaded one (:func:`playwright_path`); None when there is none."""
+    Playwright's downloaded one (:func:`playwright_path`) where it starts (``--version``); None
+    when there is none."""
     found = shutil.which(EXECUTABLE) or (str(DEBIAN_PATH) if DEBIAN_PATH.is_file() else None)
     if found:
         return found
     downloaded = playwright_path()
-    return str(downloaded) if downloaded is not None and downloaded.is_file() else None
+    if downloaded is None or not downloaded.is_file():
+        return None
+    # a download that lacks system libraries (or was cut short) is there but does not start
+    return str(downloaded) if _run([str(downloaded), "--version"]).returncode == 0 else None
 
 
 def playwright_path() -> Path | None:

@@ -262,3 +262,17 @@ def test_the_pdf_step_installs_chromium_before_it_starts_the_browser(machine, mo
         pdf.build([], source_dir=source, html_dir=tmp_path / "html", single_dir=tmp_path / "single")
     assert launched == [str(installed)]
     assert os.access(launched[0], os.X_OK)
+
+
+def test_a_downloaded_browser_that_does_not_start_is_not_found(tmp_path, monkeypatch):
+    """A Playwright download that lacks a system library (or was cut short) is on disk but fails
+    to start: find() does not offer it, so ensure() explains instead of Playwright failing later."""
+    broken = tmp_path / "chrome"
+    broken.write_text("#!/bin/sh\necho 'error while loading shared libraries: libnss3.so' >&2\nexit 127\n")
+    broken.chmod(0o755)
+    monkeypatch.setattr(chromium.shutil, "which", lambda name: None)
+    monkeypatch.setattr(chromium, "DEBIAN_PATH", tmp_path / "absent")
+    monkeypatch.setattr(chromium, "playwright_path", lambda: broken)
+    assert chromium.find() is None
+    broken.write_text("#!/bin/sh\necho 'Chromium 140'\n")
+    assert chromium.find() == str(broken)
