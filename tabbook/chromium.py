@@ -41,6 +41,8 @@ _PLAYWRIGHT_PATH = ("from playwright.sync_api import sync_playwright\n"
                     "with sync_playwright() as playwright: print(playwright.chromium.executable_path)")
 #: What to run by hand: Debian's package (it brings the system libraries the browser needs).
 MANUAL = "sudo apt-get update && sudo apt-get install -y chromium"
+#: What to do on a machine without apt-get, where Playwright's download failed too.
+NO_APT = f"the system's package manager (any Chromium that starts, as an executable named {EXECUTABLE} on PATH)"
 
 
 def find() -> str | None:
@@ -112,7 +114,7 @@ def _download(reason: str, log: Callable[[str], None]) -> str:
     if result.returncode != 0:
         raise BuildError(f"the PDFs and the browser tests need Chromium, which is not installed; {reason}, "
                          f"and Playwright's download failed ({command} exited with code {result.returncode}"
-                         f"{_first_error(result)}): install it with: {MANUAL}  (then run this command again)")
+                         f"{_first_error(result)}): install it with: {_manual()}  (then run this command again)")
     downloaded = playwright_path()
     if downloaded is None or not downloaded.is_file():
         raise BuildError(f"{command} succeeded, but Playwright's Chromium is not at {downloaded}: "
@@ -124,6 +126,12 @@ def _download(reason: str, log: Callable[[str], None]) -> str:
                          f"missing: install Debian's Chromium, which brings them, with: {MANUAL}")
     log(f"chromium: downloaded to {downloaded}")
     return str(downloaded)
+
+
+def _manual() -> str:
+    """How a person installs Chromium here: Debian's package where there is apt-get (:data:`MANUAL`),
+    else :data:`NO_APT`."""
+    return MANUAL if shutil.which("apt-get") else NO_APT
 
 
 def _first_error(result: subprocess.CompletedProcess) -> str:
