@@ -11,7 +11,7 @@ from mindspore import Parameter, Tensor, nn, ops
 from mindspore.common.initializer import XavierUniform, initializer
 
 
-# notebooks/custom-layers.md:319
+# notebooks/custom-layers.md:322
 class MyDense(nn.Cell):
     def __init__(self, in_channels, out_channels, relu=True):
         super().__init__()

@@ -10,7 +10,7 @@ import keras
 import tensorflow as tf
 
 
-# notebooks/custom-layers.md:304
+# notebooks/custom-layers.md:307
 class MyDense(keras.layers.Layer):
     def __init__(self, in_units, units, relu=True, **kwargs):
         super().__init__(**kwargs)
