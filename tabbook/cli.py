@@ -182,6 +182,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.set_defaults(func=cmd_all)
     commands = parser.add_subparsers(title="steps", metavar="STEP")
 
+    def kernel_args(sub, jobs: str) -> None:
+        """``-j/--jobs`` (``jobs`` says what runs at once; dest ``kernels``) and ``--timeout`` of a step
+        that runs kernels: claims, affected."""
+        # Its own dest: build.py's -j (notebooks executed at once, default 1) must not set it.
+        sub.add_argument("-j", "--jobs", type=_positive, default=claims_module.DEFAULT_JOBS, dest="kernels",
+                         help=f"{jobs} (default: %(default)s)")
+        sub.add_argument("--timeout", type=_positive, default=execute_module.DEFAULT_TIMEOUT,
+                         help="seconds a cell may run before it fails (default: %(default)s)")
+
     def frameworks_arg(sub, what):
         sub.add_argument("-f", "--framework", action="append", choices=NAMES, dest="frameworks",
                          help=f"{what} only this framework (repeatable; default: all)")
@@ -259,11 +268,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--since", default="HEAD", metavar="REF",
                      help="compare the working tree with this commit, branch or tag (default: %(default)s)")
     sub.add_argument("--plan", action="store_true", help="print what would run and why; run nothing")
-    # Its own dest: build.py's -j (notebooks executed at once, default 1) must not set it.
-    sub.add_argument("-j", "--jobs", type=_positive, default=claims_module.DEFAULT_JOBS, dest="kernels",
-                     help="kernels at once, for executions and for mutations (default: %(default)s)")
-    sub.add_argument("--timeout", type=_positive, default=execute_module.DEFAULT_TIMEOUT,
-                     help="seconds a cell may run before it fails (default: %(default)s)")
+    kernel_args(sub, "kernels at once, for executions and for mutations")
     sub.set_defaults(func=cmd_affected)
 
     sub = commands.add_parser("bench", help="time Training on MNIST's training code: custom vs built-in layers, "
@@ -291,11 +296,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--stale", action="store_true",
                      help="with --run: only the mutations whose record (notebooks/<chapter>.claims.record) "
                           "is missing or stale")
-    # Its own dest: build.py's -j (notebooks executed at once, default 1) must not set it.
-    sub.add_argument("-j", "--jobs", type=_positive, default=claims_module.DEFAULT_JOBS, dest="kernels",
-                     help="mutations executed at once, one kernel each (default: %(default)s)")
-    sub.add_argument("--timeout", type=_positive, default=execute_module.DEFAULT_TIMEOUT,
-                     help="seconds a cell may run before it fails (default: %(default)s)")
+    kernel_args(sub, "mutations executed at once, one kernel each")
     sub.set_defaults(func=cmd_claims)
 
     sub = commands.add_parser("lock", help="re-resolve tabs/<framework>/requirements.in into requirements.txt "
