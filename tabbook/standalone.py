@@ -57,6 +57,13 @@ ALTERNATIVES = {"tensorflow-cpu": ("tensorflow",),
 #: Frameworks that have no wheel for newer Pythons: (framework, first Python without a wheel).
 PYTHON_LIMITS = {"mxnet": ((3, 12), "MXNet 1.9.1 has no wheel for Python 3.12 or later")}
 
+#: Distributions pinned with a framework even where the notebook does not import them: the
+#: framework's own metadata allows versions it cannot run with. mxnet 1.9.1 declares
+#: ``numpy<2.0.0,>1.16.0`` but uses ``numpy.bool``, removed in NumPy 1.24; mindspore 2.10.0 declares
+#: ``numpy>=1.25.0`` but needs NumPy < 2. Without the lock's numpy, pip picks one that breaks
+#: ``import mxnet`` / ``import mindspore`` in a fresh environment.
+COMPANIONS = {"mxnet": ("numpy",), "mindspore": ("numpy",)}
+
 REQUIREMENTS_ID, HELPERS_ID = "requirements", "helpers"
 #: The package of the code saved from chapters (:mod:`tabbook.savedcode`), and the function of the
 #: helpers cell that registers a saved module.
@@ -144,7 +151,8 @@ def pinned_distribution(top: str, pins: dict[str, str]) -> str | None:
 
 def requirements(notebook: nbformat.NotebookNode, framework: Framework) -> dict[str, str]:
     """The lock's pins of the third-party packages the notebook imports: {distribution: version},
-    in first-import order. The standard library and the book's helper modules are left out.
+    in first-import order, each framework followed by its :data:`COMPANIONS`. The standard library
+    and the book's helper modules are left out.
 
     Raises:
         BuildError: a module is neither in the standard library nor pinned in the lock.
@@ -161,6 +169,9 @@ def requirements(notebook: nbformat.NotebookNode, framework: Framework) -> dict[
                              f"{display_path(framework.requirements)}; add it to requirements.in "
                              f"and run: python build.py lock {framework.name}")
         result.setdefault(pinned, pins[pinned])
+        for companion in COMPANIONS.get(pinned, ()):
+            if companion in pins:
+                result.setdefault(companion, pins[companion])
     return result
 
 

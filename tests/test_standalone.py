@@ -56,7 +56,21 @@ def test_the_install_cell_pins_exactly_the_imported_packages_at_the_lock(chapter
         pinned = [standalone.normalise(d) for d in distributions if standalone.normalise(d) in lock]
         assert len(pinned) == 1, f"{module} is provided by {distributions}, pinned: {pinned}"
         expected[pinned[0]] = lock[pinned[0]]
+        for companion in standalone.COMPANIONS.get(pinned[0], ()):
+            expected[companion] = lock[companion]
     assert stated == expected
+
+
+@pytest.mark.parametrize("framework, module", [("mxnet", "mxnet"), ("mindspore", "mindspore")])
+def test_a_framework_whose_metadata_admits_a_numpy_it_cannot_run_with_brings_the_locks_numpy(
+        write_chapter, framework, module):
+    # mxnet 1.9.1 declares numpy<2 but fails to import with NumPy >= 1.24; mindspore 2.10.0
+    # declares numpy>=1.25 but needs NumPy < 2: a notebook that imports only the framework must
+    # still pin the lock's numpy, or pip installs one that breaks the framework's import.
+    chapter = read_chapter(write_chapter(chapter_text(cell(f"[{framework}]", f"import {module}"), *FOUR)))
+    lock = standalone.lock_pins(get(framework))
+    assert requirements_of(to_notebook(chapter, framework)) == {
+        module: lock[module], "numpy": lock["numpy"]}
 
 
 def test_an_import_the_lock_does_not_pin_is_a_clear_error(write_chapter):
