@@ -791,10 +791,20 @@ def describe(plan: Plan) -> str:
         lines.append(f"imports of modules that have no file (fail): {len(plan.broken)}")
         lines += [f"  {message}" for message in plan.broken]
     lines.append(f"claims coverage checked: {', '.join(plan.chapters) or 'none'}; build.py check: the whole book (static)")
-    lines.append(f"unit test modules to run: {len(plan.tests)}"
-                 + (f" ({len(plan.browser)} drive Chromium: {', '.join(plan.browser)})" if plan.browser else
+    modules = list(dict.fromkeys(path.split("::")[0] for path in plan.tests))
+    browser = list(dict.fromkeys(path.split("::")[0] for path in plan.browser))
+    lines.append(f"unit test modules to run: {len(modules)}"
+                 + (f" ({len(browser)} drive{'s' if len(browser) == 1 else ''} Chromium: {', '.join(browser)})" if browser else
                     " (none drives Chromium)" if plan.tests else ""))
-    lines += [f"  {path}: {why}" for path, why in plan.tests.items()]
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for path, why in plan.tests.items():
+        grouped.setdefault((path.split("::")[0], why), []).append(path.partition("::")[2])
+    for (path, why), names in grouped.items():
+        if names == [""]:
+            lines.append(f"  {path}: {why}")
+        else:
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            lines.append(f"  {path}, {len(names)} of its tests ({shown}): {why}")
     if plan.unmapped:
         lines.append(f"not checked by this run (run the whole suite, python3 build.py test, for them): "
                      f"{len(plan.unmapped)}")

@@ -376,8 +376,8 @@ def test_a_chapter_edit_plans_the_real_books_test_and_a_root_conftest_every_note
     source = repo.root / "notebooks" / "chap.md"
     source.write_text(source.read_text().replace(PROSE, "Other prose."))
     out = plan_output(repo)
-    assert ("  tests/test_book.py::test_book: it reads the real book's chapters and notebooks, and chap changed "
-            "(the module's tests that read the book)\n") in out
+    assert ("  tests/test_book.py, 1 of its tests (test_book): it reads the real book's chapters and notebooks, "
+            "and chap changed (the module's tests that read the book)\n") in out
     assert "test_other" not in out
     git(repo.root, "checkout", "notebooks/chap.md")
     (repo.root / "conftest.py").write_text("# nbval's settings, changed\n")
