@@ -481,7 +481,7 @@ def module_strings(root: Path, modules) -> dict[str, set[str]]:
         if not path.is_file():
             path = root / name.replace(".", "/") / "__init__.py"
         try:
-            tree = ast.parse(path.read_text(encoding="utf-8"))
+            tree = pyast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
             continue  # import_graph reported it
         operands = [side for node in ast.walk(tree) if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div)
@@ -603,7 +603,7 @@ def book_tests(root: Path, path: str) -> list[str]:
     (the whole module) where every test does, or the module cannot be read.
     """
     try:
-        tree = ast.parse((root / path).read_text(encoding="utf-8"))
+        tree = pyast.parse((root / path).read_text(encoding="utf-8"), filename=str(root / path))
     except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
         return [path]
     uses: dict[str, set[str]] = {}
@@ -637,7 +637,7 @@ def _applies_to_every_test(path: Path) -> bool:
     """Whether the conftest at ``path`` defines a pytest hook (``pytest_*``) or an autouse
     fixture, which pytest applies to every test beside it; unreadable counts as yes."""
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+        tree = pyast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
         return True
     for node in tree.body:
