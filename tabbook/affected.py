@@ -12,21 +12,33 @@ index included, plus untracked files (:func:`changed_files`). From it, staticall
   notebook that uses the changed definitions (directly or through another saved definition).
   Also every notebook whose stored execution key is not its key now (a changed lock or notebook
   helper module), and every notebook whose file under ``tabs/`` changed; a changed
-  ``tests/sanitize.cfg`` affects every notebook's comparison. These are executed (``execute``
+  ``tests/sanitize.cfg``, ``conftest.py`` or ``pytest.ini`` affects every notebook's comparison. These are executed (``execute``
   skips one whose key is unchanged) and then checked by nbval.
 * **Mutations** (:func:`plan_mutations`): every mutation of the book whose record is missing or
   stale (``claims --run --stale``); a current record that is not "killed" is reported, as
   ``check`` does. The claims coverage of every chapter with a changed notebook, claims file or
   record is checked too.
+* **Brought up to date without executing** (``Plan.refresh``, ``Plan.saved``): notebooks whose
+  cells and key are unchanged but whose cell metadata is not the converter's (a blank line moved
+  a cell's source line), and the files of ``tabbook/saved/`` that ``convert`` would write: the
+  run rewrites them as ``execute`` and ``convert`` would, so ``check`` passes after it.
 * **Unit tests** (:func:`plan_tests`): every test module under ``tests/`` that changed, or that
   imports a changed module, directly or through other modules of ``tabbook/`` and ``tests/``
   (imports read with :mod:`ast`, those inside functions included; a module that names the file
   ``build.py`` runs the command line, so it counts as importing ``tabbook.cli``; a test that takes
-  a fixture of ``tests/conftest.py`` counts as importing it); and each test of :data:`READS`,
-  which reads a folder's files rather than importing them, when a file there changed.
-* **Not mapped** (:func:`plan_unmapped`): changed files no rule above covers (``build.py``,
-  ``conftest.py``, ``pytest.ini``, docs, the book's assets...): listed, for the full suite
-  (``build.py test``) to check.
+  a fixture of ``tests/conftest.py`` counts as importing it), or that imports a module of
+  ``tabbook``/``tests`` that has no file (renamed or deleted: it fails at that import, and the
+  module that imports it is listed as a failure, ``Plan.broken``); the tests that name a changed
+  file no other rule maps (``tests/sanitize.cfg``, ``README.md``, ``build.py``), or every test
+  module for a changed file under ``tests/`` that no test names, for ``conftest.py`` and
+  ``pytest.ini`` (every notebook too), and for a ``tests/conftest.py`` with hooks or autouse
+  fixtures; the tests that check a changed requirements file (:data:`REQUIREMENTS`); the tests
+  that read the real book (:data:`BOOK_READERS`, ``tests/test_book.py`` among them) when one of
+  their chapters, its notebooks or ``notebooks/toc.yml`` changed; and each test of
+  :data:`READS`, which reads a folder's files rather than importing them, when a file there
+  changed. Chromium is made ready only when a planned test drives it (:func:`browser_tests`).
+* **Not mapped** (:func:`plan_unmapped`): changed files no rule above covers (the docs, the
+  book's assets...): listed, for the full suite (``build.py test``) to check.
 """
 from __future__ import annotations
 
@@ -38,7 +50,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import check, claimrecords, convert, execute, pyast, standalone
+from . import check, claimrecords, convert, execute, pyast, savedcode, standalone
 from . import claims as claims_module
 from .errors import BuildError, SourceError
 from .frameworks import NAMES, ROOT, get
@@ -60,7 +72,14 @@ class Plan:
     ``notebooks``: {(chapter, framework): why}, in book order; ``mutations``: the
     :class:`tabbook.claimrecords.Due` items to run, by chapter name; ``not_killed``: messages for
     current records that are not "killed"; ``chapters``: the chapters whose claims coverage is
-    checked; ``tests``: {test file relative to the root: why}; ``unmapped``: {changed file: note}.
+    checked; ``tests``: {test file relative to the root, or a test's pytest node id
+    (``tests/test_book.py::test_x``, :func:`book_tests`): why}; ``unmapped``: {changed file: note};
+    ``refresh``: {(chapter, framework): why} for notebooks whose cells and key are unchanged but
+    whose cell metadata (a cell's source line) is not the converter's: rewritten as ``execute``
+    rewrites them, not executed; ``saved``: {file of ``tabbook/saved/``: why} for those that
+    ``convert`` would write or delete (the chapters' saved cells moved or changed); ``broken``: modules of
+    ``tabbook/`` and ``tests/`` that import a module with no file (each fails the run);
+    ``browser``: the planned test files that drive Chromium.
     """
 
     base: str
@@ -71,6 +90,10 @@ class Plan:
     chapters: list[str]
     tests: dict[str, str]
     unmapped: dict[str, str]
+    refresh: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
+    saved: dict[str, str] = dataclasses.field(default_factory=dict)
+    broken: list[str] = dataclasses.field(default_factory=list)
+    browser: list[str] = dataclasses.field(default_factory=list)
 
 
 def git(root: Path, *args: str) -> subprocess.CompletedProcess:
@@ -91,14 +114,18 @@ def changed_files(root: Path, base: str = "HEAD") -> list[str]:
     tree, staged or not, deleted ones included, and the untracked files git does not ignore.
 
     Raises:
-        BuildError: ``root`` is not a git checkout, or ``base`` names no commit.
+        BuildError: ``root`` is not a git checkout, git refuses to read it (its message and the fix,
+            :func:`git_refusal`), or ``base`` names no commit.
     """
     found = git(root, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}")
     if found.returncode != 0:
-        inside = git(root, "rev-parse", "--is-inside-work-tree").returncode == 0
-        if not inside:
-            raise BuildError(f"{root} is not a git checkout, so there is no change to compare: run the whole "
-                             "suite with: python3 build.py test")
+        inside = git(root, "rev-parse", "--is-inside-work-tree")
+        said = inside.stderr.decode(errors="replace").strip()
+        if inside.returncode != 0 and "not a git repository" in said.lower():
+            raise BuildError(f"{root} is not a git checkout ({said.splitlines()[0]}), so there is no change to "
+                             "compare: run the whole suite with: python3 build.py test")
+        if inside.returncode != 0:
+            raise BuildError(git_refusal(root, said))
         raise BuildError(f"--since {base}: git knows no commit by that name; give a branch, a tag or a commit "
                          "(for example --since origin/main or --since HEAD~3)")
     diff = git(root, "diff", "--name-only", "--no-renames", "-z", base, "--")
@@ -109,6 +136,19 @@ def changed_files(root: Path, base: str = "HEAD") -> list[str]:
                              f"{result.stderr.decode(errors='replace').strip()}")
     names = (diff.stdout + untracked.stdout).decode(errors="surrogateescape").split("\0")
     return sorted({name for name in names if name})
+
+
+def git_refusal(root: Path, said: str) -> str:
+    """The message for git refusing to read the checkout at ``root``: what git said (``said``,
+    its standard error), and how to fix it."""
+    said = said or "(git said nothing)"
+    if "dubious ownership" in said or "safe.directory" in said:
+        fix = (f"git refuses a checkout that another user owns; if you trust it, run: git config --global --add "
+               f"safe.directory {root}  (or run as the user who owns it), then run again")
+    else:
+        fix = "fix what git says, then run again"
+    return (f"git cannot read the checkout at {root}; git says:\n  " + "\n  ".join(said.splitlines())
+            + f"\n{fix}; or run the whole suite with: python3 build.py test")
 
 
 def committed_notebook(root: Path, base: str, path: Path) -> nbformat.NotebookNode | None:
@@ -141,15 +181,17 @@ def notebook_change(fresh: nbformat.NotebookNode, old: nbformat.NotebookNode | N
     return f"{what} at {_relative(chapter.path)}:{where} changed"
 
 
-def plan_notebooks(chapters: list[Chapter], root: Path, base: str, changed: list[str]) -> dict[tuple[str, str], str]:
+def plan_notebooks(chapters: list[Chapter], root: Path, base: str, changed: list[str],
+                   refresh: dict[tuple[str, str], str] | None = None) -> dict[tuple[str, str], str]:
     """{(chapter, framework): why} for every notebook the change affects (see the module's doc),
-    in book order.
+    in book order. Each notebook not affected whose stored cell metadata is not the converter's
+    (a blank line added above a cell moves its source line) goes into ``refresh``, with why.
 
     Raises:
         SourceError, BuildError: a chapter cannot be converted (as ``convert`` reports it).
     """
     changed_set = set(changed)
-    every = SANITIZE in changed_set
+    every = next((path for path in [SANITIZE, *EVERY_TEST] if path in changed_set), "")
     found = {}
     for chapter in chapters:
         for name in chapter.frameworks:
@@ -165,9 +207,14 @@ def plan_notebooks(chapters: list[Chapter], root: Path, base: str, changed: list
             if not why and _relative(path) in changed_set:
                 why = f"{_relative(path)} changed"
             if not why and every:
-                why = f"{SANITIZE} changed"
+                why = f"{every} changed: nbval compares every notebook through it"
             if why:
                 found[(chapter.name, name)] = why
+            elif refresh is not None and convert.code_fingerprint(stored) == convert.code_fingerprint(fresh):
+                stale = convert.stale_metadata(stored, fresh)
+                if stale:
+                    refresh[(chapter.name, name)] = (f"the metadata of {execute.cells_label(fresh, stale)} is not the "
+                                                     f"converter's (a cell's source line moved)")
     return found
 
 
@@ -206,6 +253,21 @@ def module_name(path: str) -> str | None:
     return ".".join(parts)
 
 
+def _targets(node: ast.AST, package: str) -> list[tuple[str, list[str]]] | None:
+    """The imports of one node: [(module imported, [names taken from it])], relative ones resolved
+    against ``package``; None for a node that is not an import."""
+    if isinstance(node, ast.Import):
+        return [(alias.name, []) for alias in node.names]
+    if isinstance(node, ast.ImportFrom):
+        base = node.module or ""
+        if node.level:
+            anchor = package.split(".")
+            anchor = anchor[:len(anchor) - (node.level - 1)] if node.level > 1 else anchor
+            base = ".".join(filter(None, [*anchor, base]))
+        return [(base, [alias.name for alias in node.names])]
+    return None
+
+
 def imported_modules(tree: ast.Module, name: str, known: set[str], is_package: bool = False) -> set[str]:
     """The modules of ``known`` that the module ``name`` (parsed as ``tree``) imports, anywhere in
     it: ``import a.b`` gives ``a`` and ``a.b``; ``from a import b`` gives ``a`` and, where it is a
@@ -214,23 +276,76 @@ def imported_modules(tree: ast.Module, name: str, known: set[str], is_package: b
     package = name if is_package else name.rpartition(".")[0]
     found = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            targets = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")
-                anchor = anchor[:len(anchor) - (node.level - 1)] if node.level > 1 else anchor
-                base = ".".join(filter(None, [*anchor, base]))
-            targets = [base, *(f"{base}.{alias.name}" for alias in node.names)]
-        elif isinstance(node, ast.Constant) and node.value == "build.py":
+        if isinstance(node, ast.Constant) and node.value == "build.py":
             targets = ["tabbook.cli"]  # it runs the command line
         else:
-            continue
+            imports = _targets(node, package)
+            if imports is None:
+                continue
+            targets = [f"{base}.{item}" if base else item for base, items in imports for item in ["", *items]]
+            targets = [target.rstrip(".") for target in targets]
         for target in targets:
             parts = target.split(".")
             found.update(".".join(parts[:end]) for end in range(1, len(parts) + 1))
     return (found & known) - {name}
+
+
+#: The packages whose modules the graph holds: an import of a module of theirs that has no file is
+#: an import that fails.
+OURS = ("tabbook", TESTS)
+
+
+def defined_names(tree: ast.Module) -> set[str] | None:
+    """The names a module binds at its top level (assignments, functions, classes, imports, also
+    under ``if``/``try``/``with``), or None where it may bind any (``from x import *``, a module
+    ``__getattr__``)."""
+    names: set[str] = set()
+    statements = list(tree.body)
+    while statements:
+        node = statements.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if node.name == "__getattr__":
+                return None
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                if alias.name == "*":
+                    return None
+                names.add(alias.asname or alias.name.split(".")[0])
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.For, ast.With)):
+            targets = (node.targets if isinstance(node, ast.Assign) else
+                       [item.optional_vars for item in node.items if item.optional_vars] if isinstance(node, ast.With)
+                       else [node.target])
+            names.update(leaf.id for target in targets for leaf in ast.walk(target) if isinstance(leaf, ast.Name))
+        for field in ("body", "orelse", "finalbody", "handlers"):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                statements.extend(getattr(node, field, []) or [])
+    return names
+
+
+def missing_imports(tree: ast.Module, name: str, known: set[str], packages: dict[str, set[str] | None],
+                    is_package: bool = False) -> set[str]:
+    """The modules of :data:`OURS` that the module ``name`` imports, anywhere in it, and that have
+    no file (renamed or deleted): ``import tabbook.old``, ``from tabbook.old import f``, ``from
+    tabbook import old`` where ``tabbook/__init__.py`` binds no ``old``. ``known``: the modules
+    that exist; ``packages``: {package: the names its ``__init__.py`` binds, None for any}."""
+    package = name if is_package else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(tree):
+        for base, items in _targets(node, package) or []:
+            parts = base.split(".")
+            if parts[0] not in OURS:
+                continue
+            absent = next((".".join(parts[:end]) for end in range(1, len(parts) + 1)
+                           if ".".join(parts[:end]) not in known and ".".join(parts[:end]) not in packages), None)
+            if absent:
+                found.add(absent)
+                continue
+            if base in packages:
+                bound = packages[base]
+                found.update(f"{base}.{item}" for item in items if item != "*" and f"{base}.{item}" not in known
+                             and f"{base}.{item}" not in packages and bound is not None and item not in bound)
+    return found - {name}
 
 
 def fixtures(tree: ast.Module) -> set[str]:
@@ -254,7 +369,9 @@ def parameters(tree: ast.Module) -> set[str]:
 def import_graph(root: Path) -> dict[str, set[str]]:
     """{module: the modules it imports} for every Python module of ``tabbook/`` and ``tests/``
     and the root ``conftest.py``; a module of ``tests/`` that takes a fixture defined in
-    ``tests/conftest.py`` imports that module too.
+    ``tests/conftest.py`` imports that module too. An import of a module of ``tabbook`` or
+    ``tests`` that has no file (renamed or deleted; :func:`missing_imports`) is an edge to a name
+    that is not a key of the graph, so a test that reaches it is planned, and fails on it.
 
     Raises:
         SourceError: a module is not valid Python (its file and line).
@@ -274,14 +391,29 @@ def import_graph(root: Path) -> dict[str, set[str]]:
         except UnicodeDecodeError as error:
             raise SourceError(path, None, f"not UTF-8 ({error.reason})") from None
     known = set(files)
+    # A folder of OURS is a package whether or not it has an __init__.py (a namespace package).
+    packages: dict[str, set[str] | None] = {
+        ".".join(path.relative_to(root).parts): set()
+        for folder in OURS if (root / folder).is_dir()
+        for path in [root / folder, *(root / folder).rglob("*")] if path.is_dir() and "__pycache__" not in path.parts}
+    for name, path in files.items():
+        if path.name == "__init__.py":
+            packages[name] = defined_names(trees[name])
     shared = f"{TESTS}.conftest"
     shared_fixtures = fixtures(trees[shared]) if shared in trees else set()
     graph = {}
     for name, tree in trees.items():
-        graph[name] = imported_modules(tree, name, known, files[name].name == "__init__.py")
+        is_package = files[name].name == "__init__.py"
+        graph[name] = (imported_modules(tree, name, known, is_package)
+                       | missing_imports(tree, name, known, packages, is_package))
         if name.startswith(f"{TESTS}.") and name != shared and parameters(tree) & shared_fixtures:
             graph[name].add(shared)
     return graph
+
+
+def missing_modules(graph: dict[str, set[str]]) -> set[str]:
+    """The modules that modules of ``graph`` import and that have no file (:func:`import_graph`)."""
+    return {target for targets in graph.values() for target in targets} - set(graph)
 
 
 def import_chain(graph: dict[str, set[str]], start: str, targets: set[str]) -> list[str] | None:
@@ -304,47 +436,283 @@ def import_chain(graph: dict[str, set[str]], start: str, targets: set[str]) -> l
     return None
 
 
-def plan_tests(root: Path, changed: list[str]) -> dict[str, str]:
-    """{test file: why} for each ``tests/test_*.py`` that changed or imports a changed module."""
-    graph = import_graph(root)
-    targets = {module_name(path) for path in changed} - {None}
+#: Tests that read the real book (the chapters under ``notebooks/`` and the notebooks executed
+#: from them under ``tabs/``): {test file: the chapters it reads, None for every one}. A change
+#: of one of those chapters, of its notebooks or of ``notebooks/toc.yml`` runs the test.
+BOOK_READERS: dict[str, frozenset[str] | None] = {
+    "tests/test_book.py": None,  # builds the real book's HTML from every chapter and notebook
+    "tests/test_standalone.py": None,  # each notebook's install cell against its lock
+    "tests/test_setup_metadata.py": frozenset({"training-on-mnist"}),
+    "tests/test_reader_view.py": frozenset({"training-on-mnist"}),
+    "tests/test_bench.py": frozenset({"training-on-mnist"}),
+    "tests/test_parity.py": frozenset({"file-io"}),
+}
+#: Files whose change runs every test module (and nbval over every notebook): pytest reads them
+#: for every test.
+EVERY_TEST = {"conftest.py": "pytest loads it for every test, and nbval runs every notebook through it",
+              "pytest.ini": "its options apply to every test and to nbval over every notebook"}
+#: The tests that read the requirements files: {file name: (tests, what the file is)}.
+REQUIREMENTS = {
+    "requirements.txt": (["tests/test_environments.py", "tests/test_installers.py"], "a lock"),
+    "requirements-cuda.txt": (["tests/test_environments.py", "tests/test_installers.py"], "a CUDA lock"),
+    "requirements.in": (["tests/test_environments.py"],
+                        "a lock's input (its direct pins; nothing is keyed on it until python3 build.py lock "
+                        "rewrites the lock from it): this test checks that the lock agrees with it"),
+    "requirements-cuda.in": (["tests/test_environments.py"],
+                             "a CUDA lock's input (its direct pins; nothing is keyed on it until python3 build.py "
+                             "lock rewrites the lock from it): this test checks that the lock agrees with it"),
+}
+
+
+def _test_files(graph: dict[str, set[str]]) -> list[str]:
+    return [name.replace(".", "/") + ".py" for name in sorted(graph) if name.startswith(f"{TESTS}.test_")]
+
+
+def module_strings(root: Path, modules) -> dict[str, set[str]]:
+    """{module: the strings its source uses as paths} for each module of ``modules`` that has a
+    file under ``root``: the string constants joined with ``/`` (``ROOT / "tests" /
+    "sanitize.cfg"``) or passed first to a call (``Path("pytest.ini")``, ``open("x.cfg")``), as a
+    test names the files it reads; a string in a list or a comparison is not one.
+    :func:`plan_tests` reads those of ``tests/`` only: a module of ``tabbook/`` that names a file
+    (as this one names ``tests/sanitize.cfg``) need not read it."""
     found = {}
-    for name in sorted(graph):
-        if not name.startswith(f"{TESTS}.test_"):
-            continue
-        path = name.replace(".", "/") + ".py"
-        chain = import_chain(graph, name, targets)
-        if chain is None:
-            read = [changed_path for changed_path in changed if path in READS and changed_path.startswith(READS[path])]
-            if read:
-                found[path] = f"it reads every file of {READS[path]}, and {read[0]} changed"
-            continue
-        found[path] = ("it changed" if len(chain) == 1 else
-                       f"it imports {chain[-1]}" + (f" (through {', '.join(chain[1:-1])})" if len(chain) > 2 else ""))
+    for name in modules:
+        path = root / (name.replace(".", "/") + ".py")
+        if not path.is_file():
+            path = root / name.replace(".", "/") / "__init__.py"
+        try:
+            tree = pyast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+            continue  # import_graph reported it
+        operands = [side for node in ast.walk(tree) if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div)
+                    for side in (node.left, node.right)]
+        operands += [node.args[0] for node in ast.walk(tree) if isinstance(node, ast.Call) and node.args]
+        found[name] = {node.value for node in operands if isinstance(node, ast.Constant) and isinstance(node.value, str)}
     return found
 
 
-def plan_unmapped(changed: list[str], root: Path) -> dict[str, str]:
-    """{changed file: note} for each changed file that no rule of the plan covers."""
+def names_file(strings: set[str], path: str) -> bool:
+    """Whether a module whose string constants are ``strings`` names the file ``path`` (relative
+    to the root): by that path, by its file name, or by a path that ends in it."""
+    name = Path(path).name
+    return any(text == path or text == name or (("/" in text) and path.endswith("/" + text.lstrip("/")))
+               for text in strings)
+
+
+def by_name(path: str) -> bool:
+    """Whether the tests that read ``path`` are found by the file's name (:func:`names_file`):
+    changed files no other rule maps, outside the chapters and the notebooks."""
+    folder = Path(path).parts[0] if Path(path).parts else ""
+    return (module_name(path) is None and path not in EVERY_TEST
+            and Path(path).name not in REQUIREMENTS and folder not in ("notebooks", "tabs"))
+
+
+def plan_tests(root: Path, changed: list[str], chapters: set[str] | None = None) -> dict[str, str]:
+    """{test file: why} for each ``tests/test_*.py`` that the change affects, the first reason
+    that holds:
+
+    * :data:`EVERY_TEST` changed (``conftest.py``, ``pytest.ini``), or ``tests/conftest.py`` with
+      a hook or an autouse fixture (pytest applies it to every test): every test module;
+    * it changed, or imports a changed module, directly or not; or imports a module of
+      ``tabbook``/``tests`` that has no file (renamed or deleted: it fails at its import);
+    * it names a changed file that no other rule maps (``tests/sanitize.cfg``, ``README.md``...),
+      or imports a module that does; a changed file under ``tests/`` that no module names: every
+      test module, since which read it cannot be known;
+    * a requirements file it checks changed (:data:`REQUIREMENTS`);
+    * it reads the real book (:data:`BOOK_READERS`) and a chapter it reads is in ``chapters``
+      (the chapters whose source, notebooks or record changed; "*" for every one);
+    * it reads every file of a folder (:data:`READS`) and one changed.
+    """
+    graph = import_graph(root)
+    tests = _test_files(graph)
+    missing = missing_modules(graph)
+    targets = ({module_name(path) for path in changed} - {None}) | missing
+    chapters = chapters or set()
+    every = [path for path in changed if path in EVERY_TEST]
+    shared = root / TESTS / "conftest.py"
+    if f"{TESTS}/conftest.py" in changed and shared.is_file() and _applies_to_every_test(shared):
+        every.append(f"{TESTS}/conftest.py")
+    unnamed = []
+    strings = {}
+    read_by: dict[str, str] = {}  # module: the changed file it names
+    named = [path for path in changed if by_name(path)]
+    if named:
+        strings = module_strings(root, [name for name in graph if name.startswith(f"{TESTS}.")])
+        for path in named:
+            readers = [name for name, texts in strings.items() if names_file(texts, path)]
+            read_by.update({name: path for name in readers if name not in read_by})
+            if not readers and Path(path).parts[0] == TESTS:
+                unnamed.append(path)
+    found = {}
+    for path in tests:
+        name = module_name(path)
+        if every:
+            found[path] = (f"{every[0]} changed: " + EVERY_TEST.get(every[0], "pytest applies its hooks or autouse "
+                                                                    "fixtures to every test under tests/"))
+            continue
+        chain = import_chain(graph, name, targets | set(read_by))
+        if chain is not None:
+            through = f" (through {', '.join(chain[1:-1])})" if len(chain) > 2 else ""
+            last = chain[-1]
+            if last in read_by and last not in targets:
+                found[path] = (f"it names {read_by[last]}, which changed" if len(chain) == 1 else
+                               f"it imports {last}{through}, which names {read_by[last]}, which changed")
+            elif len(chain) == 1:
+                found[path] = "it changed"
+            elif last in missing:
+                found[path] = (f"it imports {last}{through}, which has no file (renamed or deleted): "
+                               f"it fails at that import until the import is fixed")
+            else:
+                found[path] = f"it imports {last}{through}"
+            continue
+        if unnamed:
+            found[path] = (f"{unnamed[0]} changed and no test names it, so which tests read it cannot be known: "
+                           f"every test module")
+            continue
+        lock = next((changed_path for changed_path in changed if Path(changed_path).name in REQUIREMENTS
+                     and path in REQUIREMENTS[Path(changed_path).name][0]), None)
+        if lock:
+            found[path] = f"{lock} changed: {REQUIREMENTS[Path(lock).name][1]}"
+            continue
+        if path in BOOK_READERS and chapters:
+            wanted = BOOK_READERS[path]
+            hit = sorted(chapters) if wanted is None or "*" in chapters else sorted(chapters & wanted)
+            if hit:
+                why = (f"it reads the real book's {'chapters' if wanted is None else 'chapter'} and notebooks, and "
+                       f"{', '.join(hit)} changed")
+                selected = book_tests(root, path)
+                found.update({node: why + (" (the module's tests that read the book)" if node != path else "")
+                              for node in selected})
+                continue
+        read = [changed_path for changed_path in changed if path in READS and changed_path.startswith(READS[path])]
+        if read:
+            found[path] = f"it reads every file of {READS[path]}, and {read[0]} changed"
+    return found
+
+
+#: What a test module of :data:`BOOK_READERS` uses to reach the real book: the folders' names and
+#: the functions that find chapters and notebooks in them.
+BOOK_NAMES = {"NOTEBOOKS", "TABS", "find_chapters", "notebook_path", "CHAPTER", "CHAPTERS"}
+
+
+def book_tests(root: Path, path: str) -> list[str]:
+    """The tests of the module ``path`` that read the real book: the test functions that use a
+    name of :data:`BOOK_NAMES`, or a module-level fixture, helper or constant that does
+    (directly or not, a fixture through the parameters that ask for it). Their pytest node ids
+    (``tests/test_book.py::test_x``, every parametrization), in the module's order; ``[path]``
+    (the whole module) where every test does, or the module cannot be read.
+    """
+    try:
+        tree = pyast.parse((root / path).read_text(encoding="utf-8"), filename=str(root / path))
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return [path]
+    uses: dict[str, set[str]] = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            names = {leaf.id for leaf in ast.walk(node) if isinstance(leaf, ast.Name)}
+            names |= {leaf.attr for leaf in ast.walk(node) if isinstance(leaf, ast.Attribute)}
+            names |= {arg.arg for arg in [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]}
+            uses[node.name] = names
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = {leaf.id for leaf in ast.walk(node.value) if isinstance(leaf, ast.Name)}
+            names |= {leaf.attr for leaf in ast.walk(node.value) if isinstance(leaf, ast.Attribute)}
+            for target in targets:
+                for leaf in ast.walk(target):
+                    if isinstance(leaf, ast.Name):
+                        uses.setdefault(leaf.id, set()).update(names)
+    reading = set(BOOK_NAMES)
+    grown = True
+    while grown:
+        more = {name for name, names in uses.items() if names & reading} - reading
+        reading |= more
+        grown = bool(more)
+    tests = [node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+             and node.name.startswith("test")]
+    picked = [name for name in tests if name in reading]
+    return [path] if not picked or len(picked) == len(tests) else [f"{path}::{name}" for name in picked]
+
+
+def _applies_to_every_test(path: Path) -> bool:
+    """Whether the conftest at ``path`` defines a pytest hook (``pytest_*``) or an autouse
+    fixture, which pytest applies to every test beside it; unreadable counts as yes."""
+    try:
+        tree = pyast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return True
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if node.name.startswith("pytest_"):
+                return True
+            if any(isinstance(decorator, ast.Call) and any(keyword.arg == "autouse" for keyword in decorator.keywords)
+                   for decorator in node.decorator_list):
+                return True
+    return False
+
+
+def browser_tests(root: Path, tests) -> list[str]:
+    """The test files of ``tests`` that drive Chromium: they take a fixture of ``tests/conftest.py``
+    that starts the browser (``browser`` and the fixtures that take it, directly or not), or
+    start Playwright themselves (``sync_playwright``)."""
+    shared = root / TESTS / "conftest.py"
+    tree = pyast.parse(shared.read_text(encoding="utf-8"), filename=str(shared)) if shared.is_file() else ast.Module([], [])
+    takes = {node.name: {arg.arg for arg in [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]}
+             for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+             and node.name in fixtures(tree)}
+    starting = {"browser"} & set(takes)
+    grown = True
+    while grown:
+        more = {name for name, args in takes.items() if args & starting} - starting
+        starting |= more
+        grown = bool(more)
+    found = []
+    for path in tests:
+        try:
+            file = root / path.split("::")[0]
+            module = pyast.parse(file.read_text(encoding="utf-8"), filename=str(file))
+        except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+            found.append(path)  # it fails at collection; a browser does no harm
+            continue
+        asks = {arg.arg for node in module.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                for arg in [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]}
+        if asks & starting or any(isinstance(node, ast.Name) and node.id == "sync_playwright"
+                                                 or isinstance(node, ast.alias) and node.name == "sync_playwright"
+                                                 or isinstance(node, ast.Attribute) and node.attr == "sync_playwright"
+                                                 for node in ast.walk(module)):
+            found.append(path)
+    return found
+
+
+def plan_unmapped(changed: list[str], root: Path, named: set[str] = frozenset()) -> dict[str, str]:
+    """{changed file: note} for each changed file that no rule of the plan covers; ``named``: the
+    files some test names (:func:`plan_tests`), which are covered."""
     tab_dirs = {get(name).tab_dir.relative_to(root).as_posix() for name in NAMES}
     found = {}
     for path in changed:
-        parts = Path(path).parts
         folder = Path(path).parent.as_posix()
-        if path == "conftest.py":
-            found[path] = "it is how nbval runs every notebook: the whole suite checks that"
-        elif module_name(path) or path == SANITIZE:
+        if module_name(path) or path == SANITIZE or path in EVERY_TEST or path in named:
             continue
-        elif folder == "notebooks" and path.endswith((".md", ".claims.yml", ".claims.record")):
+        elif Path(path).name in REQUIREMENTS and (folder in tab_dirs or folder == "."):
+            continue
+        elif folder == "notebooks" and (path.endswith((".md", ".claims.yml", ".claims.record"))
+                                        or Path(path).name == "toc.yml"):
             continue
         elif folder in tab_dirs and path.endswith(".ipynb"):
             continue
-        elif folder in tab_dirs and Path(path).name.startswith("requirements"):
-            found[path] = ("a lock: the notebooks and mutations keyed on it are in the plan; the environment "
-                           "tests (tests/test_environments.py, tests/test_installers.py) are not")
+        elif Path(path).parts[0] == TESTS:
+            continue  # plan_tests runs every test module for it
         else:
-            found[path] = "no rule maps it to tests"
+            found[path] = "no rule maps it to tests, and no test names it"
     return found
+
+
+def named_files(root: Path, changed: list[str]) -> set[str]:
+    """The changed files that :func:`by_name` maps and that some module names."""
+    named = [path for path in changed if by_name(path)]
+    if not named:
+        return set()
+    strings = module_strings(root, [name for name in import_graph(root) if name.startswith(f"{TESTS}.")])
+    return {path for path in named if any(names_file(texts, path) for texts in strings.values())}
 
 
 def make_plan(chapters: list[Chapter], root: Path = ROOT, base: str = "HEAD") -> Plan:
@@ -355,14 +723,48 @@ def make_plan(chapters: list[Chapter], root: Path = ROOT, base: str = "HEAD") ->
         SourceError: a chapter, claims file, record or Python module is malformed.
     """
     changed = changed_files(root, base)
-    notebooks = plan_notebooks(chapters, root, base, changed)
+    refresh: dict[tuple[str, str], str] = {}
+    notebooks = plan_notebooks(chapters, root, base, changed, refresh)
     mutations, not_killed = plan_mutations(chapters)
     touched = {Path(path).name.split(".")[0] for path in changed
                if Path(path).parent.as_posix() == "notebooks" and path.endswith((".md", ".claims.yml", ".claims.record"))}
     touched |= {chapter for chapter, _ in notebooks} | set(mutations)
+    read = touched | {chapter for chapter, _ in refresh} | {
+        Path(path).stem for path in changed if Path(path).parts[0] == "tabs" and path.endswith(".ipynb")}
+    if "notebooks/toc.yml" in changed:
+        read.add("*")
+    tests = plan_tests(root, changed, read)
+    graph = import_graph(root)
+    missing = missing_modules(graph)
+    broken = [f"{name.replace('.', '/')}.py imports {', '.join(sorted(graph[name] & missing))}, which has no file "
+              f"(renamed or deleted): fix the import" for name in sorted(graph) if graph[name] & missing]
     return Plan(base, changed, notebooks, mutations, not_killed,
                 [chapter.name for chapter in chapters if chapter.name in touched],
-                plan_tests(root, changed), plan_unmapped(changed, root))
+                tests, plan_unmapped(changed, root, named_files(root, changed)), refresh,
+                saved_changes(chapters, root), broken, browser_tests(root, tests))
+
+
+def saved_changes(chapters: list[Chapter], root: Path) -> dict[str, str]:
+    """{file of ``tabbook/saved/`` (relative to ``root``): why} for each that ``convert`` would
+    write or delete for ``chapters`` (:func:`tabbook.savedcode.write_modules`).
+
+    Raises:
+        SourceError: a saved cell is malformed.
+    """
+    folder = root / "tabbook" / "saved"
+    expected = savedcode.expected_files(chapters)
+    found = {}
+    for name, text in expected.items():
+        path = folder / name
+        try:
+            same = path.read_text(encoding="utf-8") == text
+        except (OSError, UnicodeDecodeError):
+            same = False
+        if not same:
+            found[f"tabbook/saved/{name}"] = "written: the chapters' saved cells give another text (or a source line moved)"
+    found.update({f"tabbook/saved/{name}.py": f"deleted: no chapter saves code for {get(name).title}" for name in NAMES
+                  if f"{name}.py" not in expected and savedcode.generated(folder / f"{name}.py")})
+    return found
 
 
 def describe(plan: Plan) -> str:
@@ -372,6 +774,11 @@ def describe(plan: Plan) -> str:
     lines += [f"  {path}" for path in plan.changed]
     lines.append(f"notebooks to execute (if their key changed) and check with nbval: {len(plan.notebooks)}")
     lines += [f"  {get(name).title}: {chapter}: {why}" for (chapter, name), why in plan.notebooks.items()]
+    if plan.refresh or plan.saved:
+        lines.append(f"brought up to date as convert and execute would, without executing: "
+                     f"{len(plan.refresh) + len(plan.saved)}")
+        lines += [f"  {get(name).title}: {chapter}: {why}" for (chapter, name), why in plan.refresh.items()]
+        lines += [f"  {path}: {why}" for path, why in plan.saved.items()]
     count = sum(len(items) for items in plan.mutations.values())
     lines.append(f"mutations to run (record missing or stale): {count}")
     for chapter, items in plan.mutations.items():
@@ -380,9 +787,24 @@ def describe(plan: Plan) -> str:
     if plan.not_killed:
         lines.append(f"records not killed (fail; fix the mutation, then claims --run): {len(plan.not_killed)}")
         lines += [f"  {message}" for message in plan.not_killed]
+    if plan.broken:
+        lines.append(f"imports of modules that have no file (fail): {len(plan.broken)}")
+        lines += [f"  {message}" for message in plan.broken]
     lines.append(f"claims coverage checked: {', '.join(plan.chapters) or 'none'}; build.py check: the whole book (static)")
-    lines.append(f"unit test modules to run: {len(plan.tests)}")
-    lines += [f"  {path}: {why}" for path, why in plan.tests.items()]
+    modules = list(dict.fromkeys(path.split("::")[0] for path in plan.tests))
+    browser = list(dict.fromkeys(path.split("::")[0] for path in plan.browser))
+    lines.append(f"unit test modules to run: {len(modules)}"
+                 + (f" ({len(browser)} drive{'s' if len(browser) == 1 else ''} Chromium: {', '.join(browser)})" if browser else
+                    " (none drives Chromium)" if plan.tests else ""))
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for path, why in plan.tests.items():
+        grouped.setdefault((path.split("::")[0], why), []).append(path.partition("::")[2])
+    for (path, why), names in grouped.items():
+        if names == [""]:
+            lines.append(f"  {path}: {why}")
+        else:
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            lines.append(f"  {path}, {len(names)} of its tests ({shown}): {why}")
     if plan.unmapped:
         lines.append(f"not checked by this run (run the whole suite, python3 build.py test, for them): "
                      f"{len(plan.unmapped)}")

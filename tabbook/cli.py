@@ -264,7 +264,10 @@ def _parser() -> argparse.ArgumentParser:
                     "code, lock or helpers changed; only the frameworks whose cells changed), run the "
                     "mutations whose record is missing or stale and rewrite the records, check the claims "
                     "coverage of the chapters touched, then run nbval over the affected notebooks and the unit "
-                    "test modules that changed or import a changed module. See docs/testing.md.")
+                    "test modules the change reaches (those that changed, import a changed or missing module, "
+                    "name a changed file, or read a changed chapter). Notebooks whose only change is a moved "
+                    "source line get their metadata, and tabbook/saved/ its modules, brought up to date "
+                    "without executing. See docs/testing.md.")
     sub.add_argument("--since", default="HEAD", metavar="REF",
                      help="compare the working tree with this commit, branch or tag (default: %(default)s)")
     sub.add_argument("--plan", action="store_true", help="print what would run and why; run nothing")
@@ -551,7 +554,7 @@ def cmd_affected(args) -> int:
     print(affected.describe(plan), flush=True)
     if args.plan:
         return 0
-    problems: list[str] = list(plan.not_killed)
+    problems: list[str] = list(plan.not_killed) + list(plan.broken)
     checked = list(plan.notebooks)
     frameworks = sorted({name for _, name in plan.notebooks}
                         | {item.framework for items in plan.mutations.values() for item in items}, key=NAMES.index)
@@ -559,6 +562,15 @@ def cmd_affected(args) -> int:
     if missing:
         cmd_env(argparse.Namespace(names=missing, force=False, device=None))
     with _writer_lock("build.py affected"):
+        for change in savedcode.write_modules(chapters, savedcode.saved_dir(NOTEBOOKS)):  # as convert does
+            _log(f"affected: {change}")
+        if plan.refresh:  # cells and key unchanged: execute rewrites the metadata, executing nothing
+            _log(f"affected: bringing the metadata of {len(plan.refresh)} notebook(s) up to date (not executed)")
+            options = argparse.Namespace(jobs=1, timeout=args.timeout, force=False,
+                                         max_cell_output=execute_module.DEFAULT_MAX_CELL_OUTPUT,
+                                         max_notebook_output=execute_module.DEFAULT_MAX_NOTEBOOK_OUTPUT)
+            results = execute_notebooks([(by_name[chapter], name) for chapter, name in plan.refresh], options)
+            problems += [result.error for result in results if result.status == "failed"]
         if plan.notebooks:
             _log(f"affected: executing {len(plan.notebooks)} notebook(s) (those whose key is unchanged are cached)")
             options = argparse.Namespace(jobs=args.kernels, timeout=args.timeout, force=False,
@@ -590,7 +602,7 @@ def cmd_affected(args) -> int:
     uncovered = claims_module.coverage_lists(coverages, ("uncovered",))
     if uncovered:
         problems.append(f"asserts without a mutation (give each one, or list it under 'unmutated'):\n{uncovered}")
-    if plan.tests:
+    if plan.browser:
         from . import chromium
 
         chromium.ensure(log=_log)  # the browser tests drive it

@@ -13,37 +13,92 @@ for the day's sample).
 from __future__ import annotations
 
 import json
+import math
 import statistics
+import sys
 from pathlib import Path
+from typing import Callable
 
+from .errors import display_path
 from .frameworks import NAMES, NOTEBOOKS, TABS, get
 
 
-def notebook_seconds(tabs: Path = TABS) -> dict[str, list[float]]:
-    """{framework: the recorded execution seconds of each of its notebooks under ``tabs``}; a
-    notebook that recorded none, or cannot be read, is left out."""
+def seconds_value(value) -> float | None:
+    """``value`` as seconds: a finite number at least 0 (a bool is not one), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) and value >= 0 else None
+
+
+def notebook_seconds(tabs: Path = TABS, warn: Callable[[str], None] | None = None) -> dict[str, list[float]]:
+    """{framework: the recorded execution seconds of each of its notebooks under ``tabs``}.
+
+    A notebook that recorded none (not executed) is left out silently; one that cannot be read,
+    or whose ``metadata.tabbook.seconds`` is not a finite number of seconds at least 0 (``nan``,
+    a string), is left out with a line to ``warn`` (default: standard error) naming the file.
+    """
+    warn = warn or _stderr
     found: dict[str, list[float]] = {}
     for path in sorted(tabs.glob("*/*.ipynb")):
         try:
-            seconds = float(json.loads(path.read_text(encoding="utf-8"))["metadata"]["tabbook"]["seconds"])
-        except (OSError, ValueError, KeyError, TypeError):
+            meta = json.loads(path.read_text(encoding="utf-8"))["metadata"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            warn(f"warning: {display_path(path)}: not a readable notebook ({_reason(error)}); left out of the costs")
+            continue
+        tabbook = meta.get("tabbook") if isinstance(meta, dict) else None
+        if not isinstance(tabbook, dict) or "seconds" not in tabbook:
+            continue  # not executed
+        seconds = seconds_value(tabbook["seconds"])
+        if seconds is None:
+            warn(f"warning: {display_path(path)}: metadata.tabbook.seconds is {tabbook['seconds']!r}, not a number "
+                 "of seconds (finite, at least 0); left out of the costs (execute the notebook again to record it)")
             continue
         found.setdefault(path.parent.name, []).append(seconds)
     return found
 
 
-def mutation_seconds(notebooks: Path = NOTEBOOKS) -> dict[str, list[float]]:
-    """{framework: the recorded seconds of each mutation run in the records under ``notebooks``};
-    a record that cannot be read is left out (``build.py check`` reports it)."""
+def mutation_seconds(notebooks: Path = NOTEBOOKS, warn: Callable[[str], None] | None = None) -> dict[str, list[float]]:
+    """{framework: the recorded seconds of each mutation run in the records under ``notebooks``}.
+
+    A record that cannot be read is left out, and an entry without a framework name or a finite
+    number of seconds at least 0 (``nan``, a string, a missing key) is skipped, each with a line
+    to ``warn`` (default: standard error) naming the file and the entry (its number, from 1, and
+    its claim); the entries after a bad one are kept. ``build.py check`` reports such records too.
+    """
+    warn = warn or _stderr
     found: dict[str, list[float]] = {}
     for path in sorted(notebooks.glob("*.claims.record")):
         try:
             entries = json.loads(path.read_text(encoding="utf-8"))["mutations"]
-            for entry in entries:
-                found.setdefault(str(entry["framework"]), []).append(float(entry["seconds"]))
-        except (OSError, ValueError, KeyError, TypeError):
+            if not isinstance(entries, list):
+                raise TypeError(f"'mutations' is {type(entries).__name__}, not a list")
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            warn(f"warning: {display_path(path)}: not a readable record ({_reason(error)}); left out of the costs")
             continue
+        for number, entry in enumerate(entries, 1):
+            entry = entry if isinstance(entry, dict) else {}
+            framework, seconds = entry.get("framework"), seconds_value(entry.get("seconds"))
+            if not isinstance(framework, str) or seconds is None:
+                what = ("no framework name" if not isinstance(framework, str) else
+                        f"seconds {entry.get('seconds')!r}, not a number of seconds (finite, at least 0)")
+                warn(f"warning: {display_path(path)}: mutation entry {number}"
+                     + (f" (claim {entry['claim']!r})" if "claim" in entry else "")
+                     + f": {what}; skipped (run it again with: python3 build.py claims --run)")
+                continue
+            found.setdefault(framework, []).append(seconds)
     return found
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, KeyError):
+        return f"no {error.args[0]!r} key"
+    if isinstance(error, OSError):
+        return error.strerror or str(error)
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 def table(notebooks: dict[str, list[float]], mutations: dict[str, list[float]]) -> str:
@@ -69,5 +124,11 @@ def table(notebooks: dict[str, list[float]], mutations: dict[str, list[float]]) 
     return "\n".join(rows)
 
 
+def main() -> int:
+    """Print the table of the book's recorded costs (warnings, if any, to standard error)."""
+    print(table(notebook_seconds(TABS), mutation_seconds(NOTEBOOKS)))
+    return 0
+
+
 if __name__ == "__main__":
-    print(table(notebook_seconds(), mutation_seconds()))
+    sys.exit(main())

@@ -77,13 +77,137 @@ def test_the_unit_tests_of_this_checkout_are_found_through_their_imports():
 
 
 def test_files_no_rule_maps_are_listed_for_the_whole_suite():
-    unmapped = affected.plan_unmapped(["docs/testing.md", "conftest.py", "tabs/pytorch/requirements.txt",
-                                       "notebooks/devices.md", "notebooks/devices.claims.yml",
-                                       "notebooks/devices.claims.record", "tabs/mxnet/devices.ipynb",
-                                       "tabbook/cli.py", "tests/test_cli.py", affected.SANITIZE, "build.py"], ROOT)
-    assert list(unmapped) == ["docs/testing.md", "conftest.py", "tabs/pytorch/requirements.txt", "build.py"]
-    assert "nbval" in unmapped["conftest.py"]
-    assert "environment tests" in unmapped["tabs/pytorch/requirements.txt"]
+    changed = ["docs/testing.md", "conftest.py", "pytest.ini", "tabs/pytorch/requirements.txt",
+               "tabs/pytorch/requirements.in", "notebooks/devices.md", "notebooks/devices.claims.yml",
+               "notebooks/devices.claims.record", "notebooks/toc.yml", "tabs/mxnet/devices.ipynb", "tabbook/cli.py",
+               "tests/test_cli.py", "tests/new-data.txt", affected.SANITIZE, "build.py", "README.md"]
+    unmapped = affected.plan_unmapped(changed, ROOT, affected.named_files(ROOT, changed))
+    # build.py, README.md and tests/sanitize.cfg are named by the tests that read them (below)
+    assert unmapped == {"docs/testing.md": "no rule maps it to tests, and no test names it"}
+
+
+def test_a_test_whose_import_has_no_file_is_planned_and_says_so(tmp_path):
+    """A module renamed or deleted: the tests that import it, directly or not, fail at that
+    import, so they run (before, the import graph dropped the import and nothing ran)."""
+    files = {
+        "tabbook/__init__.py": "NAME = 'x'\n",
+        "tabbook/kept.py": "from . import renamed\n",
+        "tabbook/whole.py": "import tabbook.gone\n",
+        "tests/__init__.py": "",
+        "tests/test_direct.py": "from tabbook.renamed import f\n",
+        "tests/test_through.py": "from tabbook import kept\n",
+        "tests/test_attribute.py": "from tabbook import NAME\nfrom tabbook.kept import renamed\n",
+        "tests/test_fine.py": "import os\n",
+    }
+    graph = graph_of(tmp_path, files)
+    assert affected.missing_modules(graph) == {"tabbook.renamed", "tabbook.gone"}
+    assert graph["tabbook.kept"] == {"tabbook", "tabbook.renamed"}
+    assert "tabbook.renamed" in graph["tests.test_direct"]
+    planned = affected.plan_tests(tmp_path, [])  # nothing changed: the broken imports still run
+    assert planned["tests/test_direct.py"] == ("it imports tabbook.renamed, which has no file (renamed or deleted): "
+                                              "it fails at that import until the import is fixed")
+    assert planned["tests/test_through.py"].startswith("it imports tabbook.renamed (through tabbook.kept), which has no")
+    # `from tabbook.kept import renamed` reaches tabbook.kept, which imports the missing module
+    assert "tests/test_attribute.py" in planned and "tests/test_fine.py" not in planned
+
+
+def test_a_name_bound_in_a_packages_init_is_not_a_missing_module(tmp_path):
+    graph = graph_of(tmp_path, {
+        "tabbook/__init__.py": "from .a import helper\nif True:\n    FLAG = 1\ntry:\n    import numpy as np\n"
+                               "except ImportError:\n    np = None\n",
+        "tabbook/a.py": "def helper():\n    pass\n",
+        "tests/test_x.py": "from tabbook import helper, FLAG, np, a\nfrom tabbook import deleted\n",
+        "tests/test_star.py": "from tabbook.sub import anything\n",
+        "tabbook/sub/__init__.py": "from os.path import *\n",
+    })
+    assert affected.missing_modules(graph) == {"tabbook.deleted"}
+
+
+def test_a_change_of_a_test_helper_that_is_not_a_test_module_plans_the_tests_that_use_it():
+    every = affected._test_files(affected.import_graph(ROOT))
+    for path in ("conftest.py", "pytest.ini"):
+        planned = affected.plan_tests(ROOT, [path])
+        assert sorted(planned) == every, path
+        assert planned["tests/test_toc.py"].startswith(f"{path} changed: ")
+    sanitize = affected.plan_tests(ROOT, [affected.SANITIZE])
+    assert sanitize == {"tests/test_cell_processes.py": "it names tests/sanitize.cfg, which changed",
+                        "tests/test_readme.py": "it names tests/sanitize.cfg, which changed"}
+    helper = affected.plan_tests(ROOT, ["tests/project.py"])
+    assert helper["tests/test_signals.py"] == "it imports tests.project"
+    unknown = affected.plan_tests(ROOT, ["tests/fixture-data.bin"])
+    assert sorted(unknown) == every
+    assert unknown["tests/test_toc.py"] == ("tests/fixture-data.bin changed and no test names it, so which tests "
+                                           "read it cannot be known: every test module")
+    assert "tests/test_readme.py" in affected.plan_tests(ROOT, ["README.md"])
+
+
+def test_a_conftest_with_hooks_or_autouse_fixtures_plans_every_test(tmp_path):
+    graph_of(tmp_path, {"tests/conftest.py": "import pytest\n@pytest.fixture\ndef thing():\n    pass\n",
+                        "tests/test_a.py": "def test_a(thing):\n    pass\n",
+                        "tests/test_b.py": "def test_b():\n    pass\n"})
+    assert sorted(affected.plan_tests(tmp_path, ["tests/conftest.py"])) == ["tests/test_a.py"]
+    (tmp_path / "tests" / "conftest.py").write_text("import pytest\n@pytest.fixture(autouse=True)\ndef thing():\n"
+                                                    "    pass\n")
+    assert sorted(affected.plan_tests(tmp_path, ["tests/conftest.py"])) == ["tests/test_a.py", "tests/test_b.py"]
+
+
+def test_a_chapter_change_plans_the_tests_that_read_the_real_book():
+    planned = affected.plan_tests(ROOT, ["notebooks/custom-layers.md"], {"custom-layers"})
+    # the tests of test_book.py over the real book (its `site`), not those over books they make:
+    book = "tests/test_book.py::test_clicking_a_framework_switches_every_group"
+    assert planned[book] == ("it reads the real book's chapters and notebooks, and custom-layers changed "
+                             "(the module's tests that read the book)")
+    assert "tests/test_book.py::test_a_group_without_a_framework_shows_a_note" not in planned
+    assert "tests/test_book.py" not in planned
+    assert "tests/test_standalone.py::test_the_install_cell_pins_exactly_the_imported_packages_at_the_lock" in planned
+    assert "tests/test_parity.py" not in planned  # it reads File I/O only
+    assert "tests/test_parity.py" in affected.plan_tests(ROOT, ["tabs/mxnet/file-io.ipynb"], {"file-io"})
+    assert book in affected.plan_tests(ROOT, ["notebooks/toc.yml"], {"*"})
+    assert affected.browser_tests(ROOT, [book]) == [book]
+    graph = affected.import_graph(ROOT)
+    for path, chapters in affected.BOOK_READERS.items():  # each names the chapter it reads, or a module it imports does
+        modules = [affected.module_name(path), *graph[affected.module_name(path)]]
+        text = "".join((ROOT / (name.replace(".", "/") + ".py")).read_text() for name in modules
+                       if (ROOT / (name.replace(".", "/") + ".py")).is_file())
+        for chapter in chapters or ():
+            assert (ROOT / "notebooks" / f"{chapter}.md").is_file() and chapter in text, (path, chapter)
+
+
+def test_requirements_files_are_named_for_what_they_are_and_plan_the_tests_that_check_them():
+    planned = affected.plan_tests(ROOT, ["tabs/pytorch/requirements.in"])
+    assert list(planned) == ["tests/test_environments.py"]
+    assert "a lock's input (its direct pins" in planned["tests/test_environments.py"]
+    assert "a lock" not in planned["tests/test_environments.py"].replace("a lock's input", "")
+    lock = affected.plan_tests(ROOT, ["tabs/pytorch/requirements.txt"])
+    assert sorted(lock) == ["tests/test_environments.py", "tests/test_installers.py"]
+    assert lock["tests/test_installers.py"] == "tabs/pytorch/requirements.txt changed: a lock"
+
+
+def test_only_the_tests_that_drive_chromium_ask_for_it():
+    every = affected._test_files(affected.import_graph(ROOT))
+    found = affected.browser_tests(ROOT, every)
+    assert {"tests/test_book.py", "tests/test_book_security.py", "tests/test_reader_view.py",
+            "tests/test_pdf.py"} <= set(found)  # test_pdf's `printed` fixture takes the real browser
+    assert "tests/test_toc.py" not in found and "tests/test_chromium.py" not in found  # stand-ins only
+
+
+def test_affected_asks_for_chromium_only_when_a_planned_test_drives_it(monkeypatch):
+    from tabbook import chromium, cli
+
+    asked, ran = [], []
+    plan = affected.Plan("HEAD", [], {}, {}, [], [], {"tests/test_toc.py": "it changed"}, {})
+    monkeypatch.setattr(affected, "make_plan", lambda *args: plan)
+    monkeypatch.setattr(chromium, "ensure", lambda **kwargs: asked.append(True))
+    monkeypatch.setattr(cli, "run_pytest_groups", lambda groups: ran.append(groups) or 0)
+    monkeypatch.setattr(cli.check_module, "problems", lambda folder: [])
+    monkeypatch.setattr(cli.savedcode, "write_modules", lambda chapters, folder: [])
+    args = cli._parser().parse_args(["affected"])
+    assert cli.cmd_affected(args) == 0
+    assert asked == [] and ran == [[["tests/test_toc.py"]]]
+    plan.tests["tests/test_book.py"] = "it reads the real book"
+    plan.browser = ["tests/test_book.py"]
+    assert cli.cmd_affected(args) == 0
+    assert asked == [True]
 
 
 def test_module_names():
@@ -209,3 +333,101 @@ def test_the_pytest_runs_side_by_side_split_whole_notebooks_by_their_time_and_ke
     assert cli.pytest_groups(["tests/test_toc.py"], [], 2) == [["tests/test_toc.py"]]
     assert cli.pytest_groups(["tests/test_toc.py"], four, 1) == [["tests/test_toc.py",
                                                                   *(f"tabs/{n}/custom-gradients.ipynb" for n in NAMES)]]
+
+
+# --- red team: the real command, for what the plan missed ----------------------------------------
+
+def commit(root, message: str) -> None:
+    git(root, "-c", "user.name=t", "-c", "user.email=t@example.org", "add", "-A")
+    git(root, "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", message)
+
+
+def test_a_renamed_module_plans_the_tests_importing_its_old_name_and_fails_the_run(repo):
+    (repo.root / "tests").mkdir()
+    (repo.root / "tests" / "__init__.py").write_text("")
+    (repo.root / "tabbook" / "helper_x.py").write_text("VALUE = 1\n")
+    (repo.root / "tests" / "test_uses.py").write_text("from tabbook.helper_x import VALUE\n\n\ndef test_it():\n"
+                                                      "    assert VALUE == 1\n")
+    commit(repo.root, "helper")
+    git(repo.root, "mv", "tabbook/helper_x.py", "tabbook/helper_y.py")
+    out = plan_output(repo)
+    assert ("  tests/test_uses.py: it imports tabbook.helper_x, which has no file (renamed or deleted): it fails at "
+            "that import until the import is fixed\n") in out
+    assert "unit test modules to run: 1 (none drives Chromium)\n" in out
+    (repo.root / "tabbook" / "user.py").write_text("from . import helper_x\n")  # imported by no test
+    out = plan_output(repo)
+    assert ("imports of modules that have no file (fail): 2\n  tabbook/user.py imports tabbook.helper_x, which has "
+            "no file (renamed or deleted): fix the import\n  tests/test_uses.py imports tabbook.helper_x") in out
+    done = repo.run("affected", timeout=300)
+    assert done.returncode == 1 and "Traceback (most recent call last):\n  File \"/" not in done.stdout.split(
+        "pytest")[0], done.stdout
+    assert "tabbook/user.py imports tabbook.helper_x, which has no file" in done.stdout.split("unit test modules")[1]
+    assert "3 problem(s) above, pytest exited 2" in done.stdout  # pytest: an error collecting tests/test_uses.py
+    assert "ModuleNotFoundError: No module named 'tabbook.helper_x'" in done.stdout  # the test failed visibly
+
+
+def test_a_chapter_edit_plans_the_real_books_test_and_a_root_conftest_every_notebook(repo):
+    (repo.root / "tests").mkdir()
+    (repo.root / "tests" / "test_book.py").write_text("from tabbook.frameworks import NOTEBOOKS\n\n\n"
+                                                      "def test_book():\n    assert NOTEBOOKS\n\n\n"
+                                                      "def test_other():\n    pass\n")
+    (repo.root / "conftest.py").write_text("# nbval's settings\n")
+    commit(repo.root, "tests")
+    source = repo.root / "notebooks" / "chap.md"
+    source.write_text(source.read_text().replace(PROSE, "Other prose."))
+    out = plan_output(repo)
+    assert ("  tests/test_book.py, 1 of its tests (test_book): it reads the real book's chapters and notebooks, "
+            "and chap changed (the module's tests that read the book)\n") in out
+    assert "test_other" not in out
+    git(repo.root, "checkout", "notebooks/chap.md")
+    (repo.root / "conftest.py").write_text("# nbval's settings, changed\n")
+    out = plan_output(repo)
+    assert "check with nbval: 4\n" in out
+    assert "  MXNet: chap: conftest.py changed: nbval compares every notebook through it\n" in out
+    assert ("  tests/test_book.py: conftest.py changed: pytest loads it for every test, and nbval runs every "
+            "notebook through it\n") in out
+    assert "not checked by this run" not in out
+
+
+def test_a_blank_line_edit_brings_metadata_up_to_date_without_executing_so_check_passes(repo):
+    source = repo.root / "notebooks" / "chap.md"
+    assert repo.run("convert").returncode == 0  # the saved modules of the copied tabbook/ are the book's
+    for path in repo.tabs.rglob("*.ipynb"):  # as if executed: check wants every code cell run
+        notebook = nbformat.reads(path.read_text(), as_version=4)
+        for number, cell in enumerate(notebook.cells, 1):
+            if cell.cell_type == "code":
+                cell.execution_count = number
+        path.write_text(nbformat.writes(notebook))
+    commit(repo.root, "executed")
+    assert repo.run("check").returncode == 0, repo.run("check").stdout
+    text = source.read_text()
+    source.write_text(text.replace("\n```{code-cell}\n:tags: [mxnet]", "\n\n```{code-cell}\n:tags: [mxnet]"))
+    assert source.read_text() != text
+    assert repo.run("check").returncode == 1  # the notebooks' source lines moved
+    out = plan_output(repo)
+    assert "check with nbval: 0\n" in out
+    assert "brought up to date as convert and execute would, without executing: 4\n" in out
+    assert "  PyTorch: chap: the metadata of " in out and "(a cell's source line moved)\n" in out
+    keys = {path: nbformat.reads(path.read_text(), as_version=4).metadata["tabbook"]["execution_key"]
+            for path in repo.tabs.rglob("*.ipynb")}
+    done = repo.run("affected", timeout=300)
+    assert done.returncode == 0, done.stdout
+    assert "executed in" not in done.stdout and "brought the metadata of" in done.stdout
+    assert repo.run("check").returncode == 0
+    assert {path: nbformat.reads(path.read_text(), as_version=4).metadata["tabbook"]["execution_key"]
+            for path in repo.tabs.rglob("*.ipynb")} == keys
+
+
+def test_git_refusing_the_checkout_is_reported_in_gits_words_with_the_fix(repo, tmp_path):
+    fake = tmp_path / "fakebin"
+    fake.mkdir()
+    (fake / "git").write_text(
+        "#!/bin/sh\necho \"fatal: detected dubious ownership in repository at '$2'\" >&2\n"
+        "echo \"To add an exception for this directory, call:\" >&2\n"
+        "echo \"\tgit config --global --add safe.directory $2\" >&2\nexit 128\n")
+    (fake / "git").chmod(0o755)
+    done = repo.run("affected", "--plan", env={"PATH": f"{fake}:/usr/bin:/bin"})
+    assert done.returncode == 1 and "Traceback" not in done.stdout
+    assert "not a git checkout" not in done.stdout
+    assert "git says:\n  fatal: detected dubious ownership in repository at" in done.stdout
+    assert f"git config --global --add safe.directory {repo.root}" in done.stdout
