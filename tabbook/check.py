@@ -4,7 +4,8 @@ A notebook is stale when its cells differ from a fresh conversion of its chapter
 added, removed or retagged without rebuilding), when it was never executed, or when it was
 executed against another lock file or notebook helpers, or when the saved code it carries (in its
 helpers cell) is not what the chapters save now, or when its cells' metadata is not the
-converter's (``build.py execute`` rewrites that without executing). Notebooks with no chapter behind them, notebooks
+converter's, or its "Executed on" line (:mod:`tabbook.provenance`) is missing or not what its
+metadata gives (``build.py execute`` rewrites both without executing). Notebooks with no chapter behind them, notebooks
 of a framework their chapter omits, and saved modules under ``tabbook/saved/`` that differ from
 the chapters' cells tagged ``save`` (:func:`tabbook.savedcode.module_problems`) are reported too,
 and so is every mutation whose outcome record (``notebooks/<chapter>.claims.record``) is missing,

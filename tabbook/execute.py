@@ -9,8 +9,9 @@ generated helpers cell, which carries exactly the code saved from chapters that 
 (``saved.<name>``, and the saved definitions and imports those need, recursively: see
 :mod:`tabbook.savedcode`), so a changed saved definition changes the key of exactly the notebooks
 that use it, directly or through another saved definition, and of the chapter that saves it. The
-key is stored in the executed notebook's metadata; a notebook whose key is unchanged is not
-executed again.
+key is stored in the executed notebook's metadata, with the date of the execution and the
+framework's version, which the "Executed on" line under the title says (:mod:`tabbook.provenance`);
+a notebook whose key is unchanged is not executed again.
 
 On failure (a cell raises, the kernel dies, a cell runs past its timeout, the outputs outgrow
 their limit, the notebook cannot be written) the previous notebook under ``tabs/`` is left as it
