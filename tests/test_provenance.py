@@ -162,3 +162,21 @@ def test_a_malformed_record_is_a_damaged_notebook(tmp_path, executed):
     target.write_text(nbformat.writes(notebook))
     with pytest.raises(stored.DamagedNotebook, match="metadata.tabbook.executed is"):
         stored.read(target, CHAPTER, FRAMEWORK)
+
+
+def test_the_book_shows_a_line_only_where_it_is_true_and_as_text():
+    from tabbook import book
+
+    notebook = current_stored(CHAPTER, FRAMEWORK)
+    shown = book._executed_line(notebook)
+    assert shown.replace("\\", "") == provenance.shown_line(notebook)
+    # A hostile notebook: metadata and line agree, and would make a link and raw HTML in MyST.
+    notebook.metadata.tabbook.executed["versions"] = {"torch": "[x](https://example.org) <b>bold</b> {download}`a`"}
+    notebook = provenance.with_line(notebook)
+    shown = book._executed_line(notebook)
+    assert shown.replace("\\", "") == provenance.shown_line(notebook)
+    assert not any(char in shown.replace("\\" + char, "") for char in "[]()<>{}`")
+    # A line that says other than the metadata is not shown (check reports it).
+    cell = next(cell for cell in notebook.cells if provenance.is_line_cell(cell))
+    cell.source = "Executed on 1999-01-01 with torch 1, Python 2.7, CPU"
+    assert book._executed_line(notebook) == ""
