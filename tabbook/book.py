@@ -26,11 +26,12 @@ import runpy
 import urllib.parse
 import shutil
 import time
+import zipfile
 from pathlib import Path
 
 import nbformat
 
-from . import prose, sanitize, scrub, standalone, stored, toc
+from . import provenance, prose, sanitize, scrub, standalone, stored, toc
 from .errors import BuildError, display_path
 from .execute import strip_ansi
 from .files import atomic_write_text
@@ -68,7 +69,8 @@ def build(chapters: list[Chapter], tabs: Path | None = None, source_dir: Path = 
 
 
 def write_sources(chapters: list[Chapter], tabs: Path, source_dir: Path) -> None:
-    """Write index.md, one page per chapter, their images and the downloadable files."""
+    """Write index.md, one page per chapter, their images and the downloadable files: each
+    notebook, and each framework's notebooks as one zip (:func:`write_zips`)."""
     if source_dir.exists():
         shutil.rmtree(source_dir)
     source_dir.mkdir(parents=True)
@@ -86,6 +88,41 @@ def write_sources(chapters: list[Chapter], tabs: Path, source_dir: Path) -> None
         _copy_assets(chapter, source_dir)
         atomic_write_text(source_dir / f"{chapter.name}.md", chapter_page(chapter, notebooks, source_dir, number))
     atomic_write_text(source_dir / "index.md", index_page(chapters))
+    write_zips(chapters, tabs, source_dir)  # of the notebooks read_matching has checked above
+
+
+def zip_name(framework: str) -> str:
+    """The zip of ``framework``'s notebooks, relative to the generated sources."""
+    return f"_downloads/{framework}/four-frameworks-{framework}-notebooks.zip"
+
+
+def write_zips(chapters: list[Chapter], tabs: Path, source_dir: Path) -> None:
+    """Write, for each framework, one zip of its notebooks (:func:`zip_name`): the notebooks of
+    ``tabs/<framework>/`` of every chapter that has the framework, in the book's order, each as a
+    reader downloads it alone (it runs on its own: docs/standalone-notebooks.md), in one folder,
+    so that a link from one notebook to another (``custom-layers.ipynb``) works; and the
+    framework's lock, ``requirements.txt``, for a reader who makes the environment first. The
+    entries carry a fixed date, so the same notebooks give the same zip. The notebooks are not
+    read here: :func:`write_sources` has checked each (:func:`tabbook.stored.read_matching`).
+    """
+    for name in NAMES:
+        members = []
+        for chapter in chapters:
+            if name in chapter.frameworks:
+                path = tabs / name / f"{chapter.name}.ipynb"
+                members.append((f"{chapter.name}.ipynb", path.read_bytes()))
+        if not members:
+            continue
+        members.append(("requirements.txt", get(name).requirements.read_bytes()))
+        target = source_dir / zip_name(name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        folder = f"four-frameworks-{name}/"
+        with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for member, data in members:
+                info = zipfile.ZipInfo(folder + member, date_time=(2000, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                archive.writestr(info, data)
 
 
 def _copy_assets(chapter: Chapter, source_dir: Path) -> None:
@@ -185,7 +222,7 @@ def chapter_page(chapter: Chapter, notebooks: dict[str, nbformat.NotebookNode], 
         if source.shared and len(set(rendered.values())) == 1:
             close_run()
             text = next(iter(rendered.values()))
-            parts.append((solution, _with_downloads(text, chapter) if item.index == 0 else text))
+            parts.append((solution, _with_downloads(text, chapter, notebooks) if item.index == 0 else text))
         else:
             run.append(item)
             run_solution = solution
@@ -244,19 +281,27 @@ def _dropdown(title: str, *body: str) -> str:
     return _directive("dropdown", "\n\n".join(part for part in body if part), title)
 
 
-def _with_downloads(text: str, chapter: Chapter) -> str:
-    """Insert the links to the notebooks (download, and hosted runners) and to the source after
-    the chapter's title."""
+def _with_downloads(text: str, chapter: Chapter, notebooks: dict[str, nbformat.NotebookNode] | None = None) -> str:
+    """Insert the links to the notebooks (download, all of the framework's as a zip, and hosted
+    runners) and to the source after the chapter's title; under each framework's links, the
+    "Executed on" line of its notebook (``notebooks``: framework name -> executed notebook) where
+    the notebook has one (:mod:`tabbook.provenance`)."""
     repository, branch = repository_settings()
+    notebooks = notebooks or {}
     rows = []
     for name in chapter.frameworks:
-        links = [f"{{download}}`Download notebook <_downloads/{name}/{chapter.name}.ipynb>`"]
+        links = [f"{{download}}`Download notebook <_downloads/{name}/{chapter.name}.ipynb>`",
+                 f"{{download}}`all {get(name).title} notebooks (zip) <{zip_name(name)}>`"]
         for title, url in hosted_links(repository, branch, f"tabs/{name}/{chapter.name}.ipynb"):
             if name in standalone.PYTHON_LIMITS:
                 links.append(f"{title}: not available ({standalone.PYTHON_LIMITS[name][1]}, which Colab runs)")
             else:
                 links.append(f"[{title}]({url})")
-        rows.append(f"* {get(name).title}: " + " · ".join(links))
+        row = f"* {get(name).title}: " + " · ".join(links)
+        executed = _executed_line(notebooks.get(name))
+        if executed:
+            row += "\n\n  " + executed
+        rows.append(row)
     # Open, but a dropdown: book/_static/tabbook.js closes it on a phone, where it would fill the
     # first screen.
     block = (f"\n\n````{{dropdown}} Run it yourself\n:open:\n:class-container: {RUN_BOX}\n\n"
@@ -267,6 +312,18 @@ def _with_downloads(text: str, chapter: Chapter) -> str:
     marker, body = _split_marker(text)
     title, _, rest = body.partition("\n")
     return marker + title + block + rest
+
+
+def _executed_line(notebook: nbformat.NotebookNode | None) -> str:
+    """The notebook's "Executed on" line as MyST text (every ASCII punctuation mark escaped: the
+    notebook is untrusted), where it has one and it says what its metadata gives
+    (:func:`tabbook.provenance.problem`, which ``build.py check`` reports); else ""."""
+    if notebook is None:
+        return ""
+    shown = provenance.shown_line(notebook)
+    if not shown or shown != provenance.line(notebook):
+        return ""
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", " ".join(shown.split()))
 
 
 def repository_settings() -> tuple[str, str]:

@@ -4,7 +4,8 @@ A notebook is stale when its cells differ from a fresh conversion of its chapter
 added, removed or retagged without rebuilding), when it was never executed, or when it was
 executed against another lock file or notebook helpers, or when the saved code it carries (in its
 helpers cell) is not what the chapters save now, or when its cells' metadata is not the
-converter's (``build.py execute`` rewrites that without executing). Notebooks with no chapter behind them, notebooks
+converter's, or its "Executed on" line (:mod:`tabbook.provenance`) is missing or not what its
+metadata gives (``build.py execute`` rewrites both without executing). Notebooks with no chapter behind them, notebooks
 of a framework their chapter omits, and saved modules under ``tabbook/saved/`` that differ from
 the chapters' cells tagged ``save`` (:func:`tabbook.savedcode.module_problems`) are reported too,
 and so is every mutation whose outcome record (``notebooks/<chapter>.claims.record``) is missing,
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import ast
 
-from . import claimrecords, convert, execute, pyast, savedcode, standalone
+from . import claimrecords, convert, execute, provenance, pyast, savedcode, standalone
 from . import stored as stored_module
 from .errors import BuildError, SourceError, display_path
 from .frameworks import NAMES, get
@@ -117,21 +118,29 @@ def _notebook_problems(chapter, framework: str, target: Path) -> list[str]:
                 f"or notebook helpers; {rebuild}"]
     stale = convert.stale_metadata(stored, fresh)
     if stale:
-        cells = execute.cells_label(fresh, stale)
+        cells = execute.cells_label(stored, stale)
         return [f"{display_path(target)}: the metadata of {cells} is not what the converter gives now "
                 f"(the setup cells' collapse settings, or a source line); bring it up to date, without executing "
                 f"again, with: python build.py execute {chapter.name}"]
+    wrong = provenance.problem(stored, framework)
+    if wrong:
+        fix = f"bring it up to date, without executing again, with: python build.py execute {chapter.name}"
+        if wrong == provenance.NO_DATE:
+            fix += (" (it takes the date of the commit that brought the notebook's execution key; a notebook "
+                    f"never committed gets a date only by executing it again: add -f {framework} --force)")
+        return [f"{display_path(target)}: its \"Executed on\" line is not true: the notebook {wrong}; {fix}"]
     return []
 
 
 def first_difference(fresh, stored) -> int | str:
     """The source line of the first cell where the two notebooks differ, or the kind of the
     generated setup cell (``requirements``, ``helpers``) where that one differs first."""
-    for new, old in zip(fresh.cells, stored.cells):
+    stored_cells = convert.converter_cells(stored)  # without the executor's "Executed on" cell
+    for new, old in zip(fresh.cells, stored_cells):
         if (new.cell_type, new.source, new.metadata.get("tags")) != (old.cell_type, old.source, old.metadata.get("tags")):
             meta = new.metadata.get("tabbook", {})
             return meta.get("generated") or meta.get("line", "?")
-    longer = fresh.cells[len(stored.cells):] or stored.cells[len(fresh.cells):]
+    longer = fresh.cells[len(stored_cells):] or stored_cells[len(fresh.cells):]
     return longer[0].metadata.get("tabbook", {}).get("line", "?") if longer else "?"
 
 

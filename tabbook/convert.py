@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 
 from .files import atomic_write_text
-from . import savedcode, standalone
+from . import provenance, savedcode, standalone
 from .frameworks import ROOT, get
 from .source import Chapter, cell_id
 
@@ -75,19 +75,32 @@ def to_notebook(chapter: Chapter, framework: str) -> nbformat.NotebookNode:
 
 
 def code_fingerprint(notebook: nbformat.NotebookNode) -> str:
-    """A sha256 of what the notebook runs and shows before execution: cells and their tags.
+    """A sha256 of what the notebook runs and shows before execution: the converter's cells
+    (:func:`converter_cells`) and their tags.
 
-    Outputs, execution counts and execution metadata are left out, so an executed notebook and a
-    fresh conversion of an unchanged source have the same fingerprint.
+    Outputs, execution counts, execution metadata and the cell the executor adds (the "Executed
+    on" line, :mod:`tabbook.provenance`) are left out, so an executed notebook and a fresh
+    conversion of an unchanged source have the same fingerprint.
     """
     cells = [
         {"type": cell.cell_type, "source": cell.source, "tags": cell.metadata.get("tags", []),
          "cell": cell.metadata.get("tabbook", {}).get("cell")}
-        for cell in notebook.cells
+        for cell in converter_cells(notebook)
     ]
     kernel = notebook.metadata.get("tabbook", {}).get("kernel") or notebook.metadata.get("kernelspec", {}).get("name")
     payload = json.dumps({"kernel": kernel, "cells": cells}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def converter_indices(notebook: nbformat.NotebookNode) -> list[int]:
+    """The indices of the cells of ``notebook`` that the converter made: all but the "Executed
+    on" cell that the executor adds (:mod:`tabbook.provenance`)."""
+    return [index for index, cell in enumerate(notebook.cells) if not provenance.is_line_cell(cell)]
+
+
+def converter_cells(notebook: nbformat.NotebookNode) -> list:
+    """The cells of ``notebook`` that the converter made (:func:`converter_indices`)."""
+    return [notebook.cells[index] for index in converter_indices(notebook)]
 
 
 def stale_metadata(stored: nbformat.NotebookNode, fresh: nbformat.NotebookNode) -> list[int]:
@@ -103,7 +116,8 @@ def stale_metadata(stored: nbformat.NotebookNode, fresh: nbformat.NotebookNode) 
     if code_fingerprint(stored) != code_fingerprint(fresh):
         raise ValueError("the notebooks have different cells: compare the metadata of notebooks with "
                          "the same code fingerprint only")
-    return [index for index, (old, new) in enumerate(zip(stored.cells, fresh.cells)) if old.metadata != new.metadata]
+    return [index for index, new in zip(converter_indices(stored), converter_cells(fresh))
+            if stored.cells[index].metadata != new.metadata]
 
 
 def with_fresh_metadata(stored: nbformat.NotebookNode, fresh: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -114,8 +128,9 @@ def with_fresh_metadata(stored: nbformat.NotebookNode, fresh: nbformat.NotebookN
         ValueError: the notebooks have different cells.
     """
     updated = copy.deepcopy(stored)
+    counterpart = dict(zip(converter_indices(stored), converter_cells(fresh)))
     for index in stale_metadata(stored, fresh):
-        updated.cells[index].metadata = copy.deepcopy(fresh.cells[index].metadata)
+        updated.cells[index].metadata = copy.deepcopy(counterpart[index].metadata)
     return updated
 
 

@@ -9,8 +9,9 @@ generated helpers cell, which carries exactly the code saved from chapters that 
 (``saved.<name>``, and the saved definitions and imports those need, recursively: see
 :mod:`tabbook.savedcode`), so a changed saved definition changes the key of exactly the notebooks
 that use it, directly or through another saved definition, and of the chapter that saves it. The
-key is stored in the executed notebook's metadata; a notebook whose key is unchanged is not
-executed again.
+key is stored in the executed notebook's metadata, with the date of the execution and the
+framework's version, which the "Executed on" line under the title says (:mod:`tabbook.provenance`);
+a notebook whose key is unchanged is not executed again.
 
 On failure (a cell raises, the kernel dies, a cell runs past its timeout, the outputs outgrow
 their limit, the notebook cannot be written) the previous notebook under ``tabs/`` is left as it
@@ -30,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import copy
 import dataclasses
 import hashlib
 import json
@@ -46,7 +48,7 @@ from jupyter_core.utils import ensure_async, run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-from . import convert, envs, reaper, scrub, standalone
+from . import convert, envs, provenance, reaper, scrub, standalone
 from . import stored as stored_module
 from .errors import BuildError, display_path
 from .files import kernel_folder
@@ -322,27 +324,42 @@ def execute(notebook: nbformat.NotebookNode, path: Path, *, timeout: int = DEFAU
 def _cached(stored: nbformat.NotebookNode, notebook: nbformat.NotebookNode, path: Path) -> Result:
     """The Result of a notebook whose execution key is unchanged: not executed again. Where the
     cell metadata of ``stored`` (read from ``path``) is not the converter's (``notebook``, a fresh
-    conversion), ``path`` is rewritten with the converter's, atomically (a cheap rewrite: the
-    metadata is not part of the execution key), and a note says so; a failed write leaves
-    ``path`` as it was and fails the Result."""
+    conversion), or its "Executed on" line (:mod:`tabbook.provenance`) is missing or out of date,
+    ``path`` is rewritten with the converter's metadata and the line, atomically (a cheap rewrite:
+    neither is part of the execution key), and a note says so; a failed write leaves ``path`` as
+    it was and fails the Result. A notebook executed before the executor recorded the date gets
+    the date of the commit that brought its execution key (:func:`tabbook.provenance.committed_date`);
+    where git does not know it, the notebook is left without a line (``build.py check`` says so)."""
     meta = notebook.metadata["tabbook"]
     chapter, framework = meta["chapter"], meta["framework"]
     result = Result(chapter, framework, "cached", records=report_module.results(stored))
     if convert.code_fingerprint(stored) != convert.code_fingerprint(notebook):
         return result  # its cells were edited by hand, keeping the key: build.py check reports it
     stale = convert.stale_metadata(stored, notebook)
-    if not stale:
+    updated = convert.with_fresh_metadata(stored, notebook) if stale else copy.deepcopy(stored)
+    if not isinstance(updated.metadata["tabbook"].get("executed"), dict):
+        date = provenance.committed_date(path, updated.metadata["tabbook"].get("execution_key", ""))
+        if date:
+            provenance.record(updated, framework, date)
+    updated = provenance.with_line(updated)
+    if updated == stored:
         return result
-    cells = cells_label(notebook, stale)
+    changes = []
+    if stale:
+        changes.append(f"the metadata of {cells_label(stored, stale)}")
+    if provenance.shown_line(updated) != provenance.shown_line(stored):
+        changes.append(f'its line "{provenance.shown_line(updated)}"')
+    what = " and ".join(changes) or "its record of when it was executed"
     try:
-        convert.write_notebook(convert.with_fresh_metadata(stored, notebook), path)
+        convert.write_notebook(updated, path)
     except OSError as error:
         result.status = "failed"
-        result.error = (f"{framework}: {chapter}: the metadata of {cells} is out of date, but {display_path(path)} "
+        result.error = (f"{framework}: {chapter}: {what} is out of date, but {display_path(path)} "
                         f"could not be written ({error.strerror or error}); the notebook there is as it was. "
                         f"Fix the cause (permissions, disk space), then run again")
         return result
-    result.notes.append(f"brought the metadata of {cells} up to date (the converter's changed; not executed again)")
+    why = "the converter's changed; " if stale and len(changes) == 1 else ""
+    result.notes.append(f"brought {what} up to date ({why}not executed again)")
     return result
 
 
@@ -428,6 +445,8 @@ def _run(notebook: nbformat.NotebookNode, path: Path, key: str, timeout: int, li
         return Result(chapter, framework, "failed", seconds, error=f"{framework}: {chapter}: {error}")
     notebook.metadata["tabbook"]["execution_key"] = key
     notebook.metadata["tabbook"]["seconds"] = round(seconds, 1)  # for balancing test shards (tabbook.shard)
+    provenance.record(notebook, framework, provenance.today())
+    notebook = provenance.with_line(notebook)  # "Executed on ...", under the title
     scrub.scrub_notebook(notebook)  # published outputs: merged streams, no paths of this machine
     result = Result(chapter, framework, "executed", seconds, report_module.results(notebook), notes=client.notes)
     try:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import convert, sanitize
+from . import convert, provenance, sanitize
 from .errors import BuildError, display_path
 from .source import Chapter
 
@@ -109,6 +109,8 @@ def shape_problem(notebook: nbformat.NotebookNode) -> str | None:
             return f"metadata.tabbook.{key} is {_shown(meta[key])}, not a text"
     if "seconds" in meta and not _finite(meta["seconds"]):
         return f"metadata.tabbook.seconds is {_shown(meta['seconds'])}, not a number of seconds"
+    if "executed" in meta and provenance.shape_problem(meta["executed"]):
+        return f"metadata.tabbook.executed {provenance.shape_problem(meta['executed'])}"
     results = meta.get("results", {})
     if not isinstance(results, dict):
         return f"metadata.tabbook.results is {_shown(results)}, not a mapping"

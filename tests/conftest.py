@@ -57,6 +57,23 @@ def write_chapter(tmp_path: Path):
     return write
 
 
+def current_stored(chapter_name: str, framework: str):
+    """The stored notebook of ``chapter_name`` for ``framework`` (tabs/) with its "Executed on"
+    line as ``build.py execute`` brings it up to date without executing (:mod:`tabbook.provenance`;
+    the same notebook where it is current already)."""
+    import nbformat
+
+    from tabbook import convert, provenance
+
+    path = convert.notebook_path(chapter_name, framework)
+    notebook = nbformat.read(path, as_version=4)
+    if "executed" not in notebook.metadata.tabbook:  # executed before the date was recorded
+        date = provenance.committed_date(path, notebook.metadata.tabbook.execution_key)
+        assert date, f"{path}: git knows no commit that brought its execution key"
+        provenance.record(notebook, framework, date)
+    return provenance.with_line(notebook)
+
+
 def serve(folder: Path):
     """Serve ``folder`` on 127.0.0.1 (a free port) in a thread; return (base URL, server)."""
     handler = functools.partial(QuietHandler, directory=str(folder))

@@ -5,9 +5,11 @@ request left 127.0.0.1 and that the console stayed clean.
 """
 from __future__ import annotations
 
+import io
 import json
 import re
 import unicodedata
+import zipfile
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -15,9 +17,9 @@ import nbformat
 import pypdf
 import pytest
 
-from tabbook import book, convert, pdf
+from tabbook import book, convert, pdf, provenance
 from tabbook.envs import envs_root
-from tabbook.frameworks import NAMES, NOTEBOOKS, ROOT
+from tabbook.frameworks import NAMES, NOTEBOOKS, ROOT, get
 from tabbook.source import find_chapters, read_chapter
 
 from .conftest import FOUR, FRONT, cell, chapter_text, serve
@@ -145,6 +147,41 @@ def test_each_framework_has_its_download_and_colab_link(site, page):
         assert downloaded["metadata"]["tabbook"]["framework"] == name
         assert downloaded["metadata"]["kernelspec"]["name"] == "python3"
     assert page.eval_on_selector_all(f"header a[href='{repository}']", "links => links.length") >= 1
+
+
+def test_each_framework_offers_all_its_notebooks_as_one_zip(site, page):
+    base, _ = site
+    page.goto(f"{base}/custom-layers.html")
+    chapters = [read_chapter(path) for path in find_chapters(NOTEBOOKS)]
+    for name in NAMES:
+        title = get(name).title
+        hrefs = page.eval_on_selector_all(
+            f".tabbook-run li:nth-child({NAMES.index(name) + 1}) a.download",
+            "links => links.filter(l => l.innerText.includes('notebooks (zip)')).map(l => [l.innerText, l.href])")
+        assert [text for text, _ in hrefs] == [f"all {title} notebooks (zip)"]
+        response = page.request.get(hrefs[0][1])
+        assert response.ok, hrefs[0][1]
+        folder = f"four-frameworks-{name}/"
+        expected = [f"{chapter.name}.ipynb" for chapter in chapters if name in chapter.frameworks]
+        with zipfile.ZipFile(io.BytesIO(response.body())) as archive:
+            assert archive.namelist() == [folder + member for member in [*expected, "requirements.txt"]]
+            for member in expected:  # in toc order, each the notebook a reader downloads alone
+                data = archive.read(folder + member)
+                notebook = nbformat.reads(data.decode("utf-8"), as_version=4)
+                nbformat.validate(notebook)
+                assert notebook.metadata.tabbook.framework == name
+                assert data == (ROOT / "tabs" / name / member).read_bytes()
+            assert archive.read(folder + "requirements.txt") == get(name).requirements.read_bytes()
+
+
+def test_each_framework_row_says_when_its_notebook_was_executed(site, page):
+    base, _ = site
+    page.goto(f"{base}/custom-layers.html")
+    rows = page.eval_on_selector_all(".tabbook-run li", "items => items.map(item => item.innerText)")
+    for name, row in zip(NAMES, rows, strict=True):
+        line = provenance.shown_line(nbformat.read(ROOT / "tabs" / name / "custom-layers.ipynb", as_version=4))
+        assert line and line.startswith("Executed on ")
+        assert line in row, row
 
 
 @pytest.mark.parametrize("name", ["index", "custom-layers", "file-io"])

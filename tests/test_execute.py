@@ -4,7 +4,8 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from tabbook import convert, execute
+from tabbook import convert, execute, provenance, standalone
+from tabbook.frameworks import get
 from tabbook.source import read_chapter
 
 from .conftest import FOUR, FRONT, cell, chapter_text
@@ -31,6 +32,14 @@ def test_success_is_written_with_its_key_and_then_cached(chapter_with, tmp_path)
     assert ready.outputs[0].text == "ready\n"
     again = execute.execute(convert.to_notebook(chapter, "pytorch"), target)
     assert (again.status, again.records) == ("cached", {"test_accuracy": 0.5})
+    # The execution recorded its date and the lock's torch, and wrote the line under the title.
+    assert stored.metadata.tabbook.executed == {"date": provenance.today(),
+                                                "versions": {"torch": standalone.lock_pins(get("pytorch"))["torch"]}}
+    python = ".".join(stored.metadata.language_info.version.split(".")[:2])
+    assert stored.cells[2].source == "# A chapter\n\nSome prose."
+    assert stored.cells[3].source == (f"Executed on {provenance.today()} with torch "
+                                      f"{standalone.lock_pins(get('pytorch'))['torch']}, Python {python}, CPU")
+    assert nbformat.read(target, as_version=4) == stored  # the cached run rewrote nothing
 
 
 REPORT_FRONT = FRONT.replace("---\n", '---\ntabbook:\n  report:\n    test_accuracy: "accuracy"\n'
@@ -47,7 +56,8 @@ def test_the_report_is_read_after_the_last_cell_and_leaves_no_cell(write_chapter
     assert stored.metadata.tabbook.results == {"test_accuracy": 0.75, "device": "cpu"}
     assert not any("tabbook" in cell.source and cell.cell_type == "code" and "report" in cell.source
                    for cell in stored.cells)
-    assert len(stored.cells) == len(convert.to_notebook(chapter, "pytorch").cells)
+    assert len(convert.converter_cells(stored)) == len(convert.to_notebook(chapter, "pytorch").cells)
+    assert [cell.cell_type for cell in stored.cells if cell not in convert.converter_cells(stored)] == ["markdown"]
     again = execute.execute(convert.to_notebook(chapter, "pytorch"), target)
     assert (again.status, again.records) == ("cached", {"test_accuracy": 0.75, "device": "cpu"})
 

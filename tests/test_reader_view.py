@@ -27,7 +27,7 @@ import nbformat
 import pytest
 from playwright.sync_api import expect
 
-from tabbook import convert, standalone
+from tabbook import convert, provenance, standalone
 
 CHAPTER, FRAMEWORK = "training-on-mnist", "pytorch"  # a notebook with both setup cells
 STORED = convert.notebook_path(CHAPTER, FRAMEWORK)
@@ -156,7 +156,8 @@ def open_notebook(open_page, jupyter):
 @pytest.mark.parametrize("app", APPS)
 def test_the_title_comes_first_and_the_setup_is_collapsed_to_one_line(open_notebook, app):
     stored = nbformat.read(STORED, as_version=4)
-    setup = [cell for cell in stored.cells if cell.metadata.get("tabbook", {}).get("generated")]
+    setup = [cell for cell in stored.cells if cell.metadata.get("tabbook", {}).get("generated")
+             in (standalone.REQUIREMENTS_ID, standalone.HELPERS_ID)]
     assert stored.cells[:2] == setup and stored.cells[2].source.startswith(f"# {stored.metadata.tabbook.title}\n")
     page, cells, title = open_notebook(app, "reader.ipynb")
     expect(title).to_have_text(re.compile(rf"^{re.escape(stored.metadata.tabbook.title)}\W*$"))  # and its ¶ link
@@ -175,6 +176,10 @@ def test_the_title_comes_first_and_the_setup_is_collapsed_to_one_line(open_noteb
     assert [index for index in range(3) if cells.nth(index).locator(".jp-InputArea").is_visible()] == [2]
     box = title.bounding_box()
     assert box is not None and box["y"] + box["height"] <= page.viewport_size["height"]
+    # Under the title cell, the line that says what the notebook ran with (tabbook.provenance).
+    line = provenance.shown_line(stored)
+    assert line and line.startswith("Executed on ")
+    expect(cells.nth(3).locator(".jp-RenderedMarkdown")).to_have_text(line)
 
 
 def test_without_the_metadata_the_same_check_sees_the_setup_source(open_notebook):

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import strategies as st
 from nbclient import NotebookClient
 
-from tabbook import book, check, cli, convert, envs, execute, frameworks, savedcode, standalone
+from tabbook import book, check, cli, convert, envs, execute, frameworks, provenance, savedcode, standalone
 from tabbook.errors import BuildError, SourceError
 from tabbook.frameworks import NAMES, get
 from tabbook.source import find_chapters, read_chapter
@@ -169,13 +169,17 @@ def test_check_reports_a_module_that_differs_with_the_notebooks_problems(book_di
 
 
 def fake_executed(folder) -> None:
-    """Store each chapter's PyTorch notebook as executed (execution counts and key, no kernel)."""
+    """Store each chapter's PyTorch notebook as executed (execution counts, key and the "Executed
+    on" line, no kernel)."""
     for chapter in chapters(folder):
         notebook = convert.to_notebook(chapter, "pytorch")
         for number, item in enumerate(notebook.cells, 1):
             if item.cell_type == "code":
                 item.execution_count = number
         notebook.metadata.tabbook["execution_key"] = execute.execution_key(notebook, "pytorch")
+        notebook.metadata.language_info["version"] = "3.11.7"  # as the kernel tells nbclient
+        provenance.record(notebook, "pytorch", provenance.today())  # and the executor's line
+        notebook = provenance.with_line(notebook)
         convert.write_notebook(notebook, convert.notebook_path(chapter.name, "pytorch"))
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import shutil
 
 import nbformat
 import pytest
@@ -13,6 +12,8 @@ import pytest
 from tabbook import check, convert, execute, standalone
 from tabbook.frameworks import NOTEBOOKS
 from tabbook.source import read_chapter
+
+from .conftest import current_stored
 
 CHAPTER, FRAMEWORK = "training-on-mnist", "pytorch"
 
@@ -22,7 +23,7 @@ def stored_copy(tmp_path):
     """(the chapter, a copy of its stored PyTorch notebook whose setup cells lack the collapse
     metadata and whose first chapter code cell names an old source line, the copy's text)."""
     chapter = read_chapter(NOTEBOOKS / f"{CHAPTER}.md")
-    notebook = json.loads(convert.notebook_path(CHAPTER, FRAMEWORK).read_text())
+    notebook = json.loads(nbformat.writes(current_stored(CHAPTER, FRAMEWORK)))  # its "Executed on" line current
     for cell in notebook["cells"]:
         if cell["metadata"].get("tabbook", {}).get("generated"):
             for key in standalone.SETUP_METADATA:
@@ -71,7 +72,9 @@ def test_execute_brings_the_metadata_up_to_date_without_executing(stored_copy, m
     assert result.notes[0].endswith(" up to date (the converter's changed; not executed again)")
     after = nbformat.read(target, as_version=4)
     fresh = convert.to_notebook(chapter, FRAMEWORK)
-    assert [cell.metadata for cell in after.cells] == [cell.metadata for cell in fresh.cells]
+    # The converter's cells have the converter's metadata; the executor's "Executed on" cell is as it was.
+    assert [cell.metadata for cell in convert.converter_cells(after)] == [cell.metadata for cell in fresh.cells]
+    assert len(after.cells) == len(fresh.cells) + 1
     # Everything else is as it was, byte for byte: outputs, execution counts, the notebook's metadata.
     old, new = json.loads(before), json.loads(target.read_text())
     for cell in (*old["cells"], *new["cells"]):
@@ -108,7 +111,7 @@ def test_check_reports_out_of_date_metadata_and_the_command_that_fixes_it(stored
                                f"generated helpers cell), cell ")
     assert found[0].endswith("is not what the converter gives now (the setup cells' collapse settings, or a source "
                              f"line); bring it up to date, without executing again, with: python build.py execute {CHAPTER}")
-    shutil.copyfile(convert.notebook_path(CHAPTER, FRAMEWORK), target)
+    convert.write_notebook(current_stored(CHAPTER, FRAMEWORK), target)
     assert check._notebook_problems(chapter, FRAMEWORK, target) == []
 
 
