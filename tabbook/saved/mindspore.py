@@ -57,12 +57,12 @@ def mlp_from_npz(path):
     return net
 
 
-# notebooks/devices.md:112
+# notebooks/devices.md:116
 import mindspore as ms
 from mindspore import Tensor, nn
 
 
-# notebooks/devices.md:311
+# notebooks/devices.md:293
 def try_gpu():
     """Huawei's Ascend NPU or an NVIDIA GPU if MindSpore was built for it and finds one, else the CPU."""
     if ms.device_context.ascend.is_available():
