@@ -36,10 +36,11 @@ loader = gluon.data.DataLoader(dataset, BENCH["batch_size"], sampler=ORDER.tolis
 
 def fit(net, epochs):
     """As the chapter's training cell, for `epochs` epochs of its num_epochs-long schedule."""
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
     schedule = mx.lr_scheduler.CosineScheduler(max_update=num_epochs * len(loader), base_lr=lr)
     trainer = gluon.Trainer(net.collect_params(), "sgd",
                             {"learning_rate": lr, "momentum": momentum, "lr_scheduler": schedule})
-    return train(net, loader, epochs, trainer)
+    return train(net, loader, loss_fn, trainer, epochs, device)
 
 
 VARIANTS = {

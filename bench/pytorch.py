@@ -26,9 +26,10 @@ loader = torch.utils.data.DataLoader(dataset, BENCH["batch_size"], sampler=ORDER
 
 def fit(net, epochs):
     """As the chapter's training cell, for `epochs` epochs of its num_epochs-long schedule."""
+    loss_fn = nn.CrossEntropyLoss()
     optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=num_epochs * len(loader))
-    return train(net, loader, epochs, optimizer, scheduler)
+    return train(net, loader, loss_fn, optimizer, scheduler, epochs, device)
 
 
 VARIANTS = {
