@@ -31,7 +31,7 @@ def make_mlp(hidden=64):
     return nn.Sequential(nn.Linear(784, hidden), nn.ReLU(), nn.Linear(hidden, 10))
 
 
-# notebooks/file-io.md:712
+# notebooks/file-io.md:713
 import numpy
 
 
@@ -44,7 +44,7 @@ def export_npz(net, path):
     numpy.savez(path, **arrays)
 
 
-# notebooks/file-io.md:783
+# notebooks/file-io.md:784
 def mlp_from_npz(path):
     """make_mlp's model, of nn.Linear layers, holding a .npz file's float32 parameters."""
     with numpy.load(path) as params:
