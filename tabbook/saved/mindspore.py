@@ -25,13 +25,13 @@ class MyDense(nn.Cell):
         return ops.relu(linear) if self.relu else linear
 
 
-# notebooks/file-io.md:222
+# notebooks/file-io.md:217
 def make_mlp(hidden=64):
     """An MLP from (batch, 784) float32 images to (batch, 10) logits, one hidden ReLU layer."""
     return nn.SequentialCell([nn.Dense(784, hidden, activation="relu"), nn.Dense(hidden, 10)])
 
 
-# notebooks/file-io.md:732
+# notebooks/file-io.md:741
 import numpy
 
 

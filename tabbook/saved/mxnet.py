@@ -24,7 +24,7 @@ class MyDense(nn.Block):
         return npx.relu(linear) if self.relu else linear
 
 
-# notebooks/file-io.md:197
+# notebooks/file-io.md:192
 def make_mlp(hidden=64):
     """An MLP from (batch, 784) float32 images to (batch, 10) logits, one hidden ReLU layer."""
     net = nn.HybridSequential()
@@ -33,7 +33,7 @@ def make_mlp(hidden=64):
     return net
 
 
-# notebooks/file-io.md:690
+# notebooks/file-io.md:699
 import numpy
 
 
@@ -46,7 +46,7 @@ def export_npz(net, path):
     numpy.savez(path, **arrays)
 
 
-# notebooks/file-io.md:769
+# notebooks/file-io.md:766
 def mlp_from_npz(path):
     """make_mlp's model, of nn.Dense layers, holding the parameters of a .npz file."""
     with numpy.load(path) as params:

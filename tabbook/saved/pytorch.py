@@ -29,13 +29,13 @@ class MyLinear(nn.Module):
         return F.relu(linear) if self.relu else linear
 
 
-# notebooks/file-io.md:207
+# notebooks/file-io.md:202
 def make_mlp(hidden=64):
     """An MLP from (batch, 784) float32 images to (batch, 10) logits, one hidden ReLU layer."""
     return nn.Sequential(nn.Linear(784, hidden), nn.ReLU(), nn.Linear(hidden, 10))
 
 
-# notebooks/file-io.md:704
+# notebooks/file-io.md:713
 import numpy
 
 
@@ -48,10 +48,13 @@ def export_npz(net, path):
     numpy.savez(path, **arrays)
 
 
-# notebooks/file-io.md:787
+# notebooks/file-io.md:784
 def mlp_from_npz(path):
-    """make_mlp's model, of nn.Linear layers, holding the parameters of a .npz file."""
+    """make_mlp's model, of nn.Linear layers, holding a .npz file's float32 parameters."""
     with numpy.load(path) as params:
+        for name in params.files:  # load_state_dict would convert another type silently
+            if params[name].dtype != numpy.float32:
+                raise ValueError(f"{path}: {name} is {params[name].dtype}; write float32 arrays")
         state = {}
         for index in range(len(params) // 2):  # nn.Sequential numbers the ReLUs too
             state[f"{2 * index}.weight"] = torch.from_numpy(params[f"{index}.weight"].T)

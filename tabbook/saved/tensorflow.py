@@ -24,14 +24,14 @@ class MyDense(keras.layers.Layer):
         return tf.nn.relu(linear) if self.relu else linear
 
 
-# notebooks/file-io.md:214
+# notebooks/file-io.md:209
 def make_mlp(hidden=64):
     """An MLP from (batch, 784) float32 images to (batch, 10) logits, one hidden ReLU layer."""
     return keras.Sequential([keras.Input(shape=(784,)), keras.layers.Dense(hidden, activation="relu"),
                              keras.layers.Dense(10)])
 
 
-# notebooks/file-io.md:718
+# notebooks/file-io.md:727
 import numpy
 
 
