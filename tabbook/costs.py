@@ -45,7 +45,8 @@ def notebook_seconds(tabs: Path = TABS, warn: Callable[[str], None] | None = Non
         try:
             meta = json.loads(path.read_text(encoding="utf-8"))["metadata"]
         except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:  # RecursionError: nested too deeply
-            warn(f"warning: {display_path(path)}: not a readable notebook ({_reason(error)}); left out of the costs")
+            warn(f"warning: {display_path(path)}: not a readable notebook ({_reason(error)}); left out of the costs "
+                 f"(restore it with: git checkout -- {display_path(path)}, or execute it again)")
             continue
         tabbook = meta.get("tabbook") if isinstance(meta, dict) else None
         if not isinstance(tabbook, dict) or "seconds" not in tabbook:
@@ -75,7 +76,9 @@ def mutation_seconds(notebooks: Path = NOTEBOOKS, warn: Callable[[str], None] | 
             if not isinstance(entries, list):
                 raise TypeError(f"'mutations' is {type(entries).__name__}, not a list")
         except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:
-            warn(f"warning: {display_path(path)}: not a readable record ({_reason(error)}); left out of the costs")
+            warn(f"warning: {display_path(path)}: not a readable record ({_reason(error)}); left out of the costs "
+                 f"(restore it with: git checkout -- {display_path(path)}, or run its claims again: "
+                 "python3 build.py claims --run)")
             continue
         for number, entry in enumerate(entries, 1):
             entry = entry if isinstance(entry, dict) else {}

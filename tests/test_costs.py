@@ -87,7 +87,8 @@ def test_a_notebook_or_record_nested_too_deeply_is_left_out_with_a_warning_namin
     assert len(lines) == 3 and "Traceback" not in err
     for name in ("a.claims.record: not a readable record", "b.ipynb: not a readable notebook",
                  "devices.ipynb: not a readable notebook"):
-        assert any(name in line and "nested too deeply" in line for line in lines), name
+        assert any(name in line and "nested too deeply" in line and "restore it with: git checkout -- " in line
+                   for line in lines), name
 
 
 def test_a_deeply_nested_claim_or_seconds_is_shown_cut_short(tmp_path):
