@@ -126,8 +126,8 @@ def _notebook_problems(chapter, framework: str, target: Path) -> list[str]:
     if wrong:
         fix = f"bring it up to date, without executing again, with: python build.py execute {chapter.name}"
         if provenance.placement_problem(stored):
-            fix = (f"delete that cell (it is no line the build wrote: the checks leave it out), or let "
-                   f"python build.py execute {chapter.name} rewrite the line, which drops it, without executing again")
+            fix = (f"delete that cell, or let python build.py execute {chapter.name} rewrite the line, which drops "
+                   "every other marked cell, without executing again")
         elif provenance.metadata_problem(stored):
             fix = f"execute it again, which records what it ran with: python build.py execute {chapter.name} " \
                   f"-f {framework} --force"

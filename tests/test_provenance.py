@@ -248,8 +248,8 @@ def test_a_cell_marked_as_the_line_that_is_not_the_line_fails_check_and_the_book
     said = said.format(last=len(notebook.cells), place=place + 1, second=place + 2)
     found = check._notebook_problems(chapter, CURRENT_FRAMEWORK, target)
     assert len(found) == 1 and found[0].startswith(f'{target}: its "Executed on" line is not true: the notebook {said}')
-    assert found[0].endswith(f"delete that cell (it is no line the build wrote: the checks leave it out), or let python "
-                             f"build.py execute {CURRENT_CHAPTER} rewrite the line, which drops it, without executing again")
+    assert found[0].endswith(f"delete that cell, or let python build.py execute {CURRENT_CHAPTER} rewrite the line, "
+                             "which drops every other marked cell, without executing again")
     # The book reads every notebook with read_matching before it copies it into a download or a zip.
     with pytest.raises(BuildError, match=f"the notebook {re.escape(said)}"):
         stored.read_matching(chapter, CURRENT_FRAMEWORK, target)
