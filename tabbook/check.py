@@ -125,6 +125,12 @@ def _notebook_problems(chapter, framework: str, target: Path) -> list[str]:
     wrong = provenance.problem(stored, framework)
     if wrong:
         fix = f"bring it up to date, without executing again, with: python build.py execute {chapter.name}"
+        if provenance.placement_problem(stored):
+            fix = (f"delete that cell, or let python build.py execute {chapter.name} rewrite the line, which drops "
+                   "every other marked cell, without executing again")
+        elif provenance.metadata_problem(stored):
+            fix = f"execute it again, which records what it ran with: python build.py execute {chapter.name} " \
+                  f"-f {framework} --force"
         if wrong == provenance.NO_DATE:
             fix += (" (it takes the date of the commit that brought the notebook's execution key; a notebook "
                     f"never committed gets a date only by executing it again: add -f {framework} --force)")

@@ -13,6 +13,7 @@ for the day's sample).
 from __future__ import annotations
 
 import json
+import reprlib
 import math
 import statistics
 import sys
@@ -33,7 +34,8 @@ def seconds_value(value) -> float | None:
 def notebook_seconds(tabs: Path = TABS, warn: Callable[[str], None] | None = None) -> dict[str, list[float]]:
     """{framework: the recorded execution seconds of each of its notebooks under ``tabs``}.
 
-    A notebook that recorded none (not executed) is left out silently; one that cannot be read,
+    A notebook that recorded none (not executed) is left out silently; one that cannot be read
+    (no such file, not UTF-8, not JSON, JSON nested too deeply for the parser, no metadata),
     or whose ``metadata.tabbook.seconds`` is not a finite number of seconds at least 0 (``nan``,
     a string), is left out with a line to ``warn`` (default: standard error) naming the file.
     """
@@ -42,15 +44,16 @@ def notebook_seconds(tabs: Path = TABS, warn: Callable[[str], None] | None = Non
     for path in sorted(tabs.glob("*/*.ipynb")):
         try:
             meta = json.loads(path.read_text(encoding="utf-8"))["metadata"]
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            warn(f"warning: {display_path(path)}: not a readable notebook ({_reason(error)}); left out of the costs")
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:  # RecursionError: nested too deeply
+            warn(f"warning: {display_path(path)}: not a readable notebook ({_reason(error)}); left out of the costs "
+                 f"(restore it with: git checkout -- {display_path(path)}, or execute it again)")
             continue
         tabbook = meta.get("tabbook") if isinstance(meta, dict) else None
         if not isinstance(tabbook, dict) or "seconds" not in tabbook:
             continue  # not executed
         seconds = seconds_value(tabbook["seconds"])
         if seconds is None:
-            warn(f"warning: {display_path(path)}: metadata.tabbook.seconds is {tabbook['seconds']!r}, not a number "
+            warn(f"warning: {display_path(path)}: metadata.tabbook.seconds is {_shown(tabbook['seconds'])}, not a number "
                  "of seconds (finite, at least 0); left out of the costs (execute the notebook again to record it)")
             continue
         found.setdefault(path.parent.name, []).append(seconds)
@@ -72,17 +75,19 @@ def mutation_seconds(notebooks: Path = NOTEBOOKS, warn: Callable[[str], None] | 
             entries = json.loads(path.read_text(encoding="utf-8"))["mutations"]
             if not isinstance(entries, list):
                 raise TypeError(f"'mutations' is {type(entries).__name__}, not a list")
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            warn(f"warning: {display_path(path)}: not a readable record ({_reason(error)}); left out of the costs")
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:
+            warn(f"warning: {display_path(path)}: not a readable record ({_reason(error)}); left out of the costs "
+                 f"(restore it with: git checkout -- {display_path(path)}, or run its claims again: "
+                 "python3 build.py claims --run)")
             continue
         for number, entry in enumerate(entries, 1):
             entry = entry if isinstance(entry, dict) else {}
             framework, seconds = entry.get("framework"), seconds_value(entry.get("seconds"))
             if not isinstance(framework, str) or seconds is None:
                 what = ("no framework name" if not isinstance(framework, str) else
-                        f"seconds {entry.get('seconds')!r}, not a number of seconds (finite, at least 0)")
+                        f"seconds {_shown(entry.get('seconds'))}, not a number of seconds (finite, at least 0)")
                 warn(f"warning: {display_path(path)}: mutation entry {number}"
-                     + (f" (claim {entry['claim']!r})" if "claim" in entry else "")
+                     + (f" (claim {_shown(entry['claim'])})" if "claim" in entry else "")
                      + f": {what}; skipped (run it again with: python3 build.py claims --run)")
                 continue
             found.setdefault(framework, []).append(seconds)
@@ -93,7 +98,18 @@ def _stderr(line: str) -> None:
     print(line, file=sys.stderr)
 
 
+def _shown(value) -> str:
+    """``value`` as Python writes it, cut short (a value read from a file may be nested or long)."""
+    return _SHORT.repr(value)
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 80
+
+
 def _reason(error: Exception) -> str:
+    if isinstance(error, RecursionError):
+        return "its JSON is nested too deeply to read"
     if isinstance(error, KeyError):
         return f"no {error.args[0]!r} key"
     if isinstance(error, OSError):

@@ -349,6 +349,11 @@ def _cached(stored: nbformat.NotebookNode, notebook: nbformat.NotebookNode, path
         changes.append(f"the metadata of {cells_label(stored, stale)}")
     if provenance.shown_line(updated) != provenance.shown_line(stored):
         changes.append(f'its line "{provenance.shown_line(updated)}"')
+    place = provenance.title_index(stored) + 1
+    dropped = len([index for index in provenance.marked_indices(stored)
+                   if index != place or stored.cells[index].cell_type != "markdown"])
+    if dropped:
+        changes.append(f"{dropped} cell{'s' if dropped > 1 else ''} marked as its line where no line may be (dropped)")
     what = " and ".join(changes) or "its record of when it was executed"
     try:
         convert.write_notebook(updated, path)

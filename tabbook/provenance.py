@@ -11,13 +11,22 @@ Its facts are the execution's, kept in the notebook's metadata:
 * the device: the ``device`` value that a chapter reports (``tabbook: report:``, in
   ``metadata.tabbook.results``), shown as ``CPU`` or ``GPU``; ``CPU`` where the chapter reports none.
 
+The metadata gives no line (:func:`line` is None) unless the date is a real date not after today,
+the versions name one framework's distribution (:data:`DISTRIBUTIONS`) and nothing else, and the
+device is one of the known forms (:func:`device_label`); ``check`` reports each of these.
+
 The line is a generated Markdown cell (``metadata.tabbook.generated`` is :data:`EXECUTED_ID`)
-right after the title cell. The converter does not make it and the code fingerprint leaves it out
+right after the title cell. That one cell, and only it, may carry the marker
+(:func:`marker_problem`): the code fingerprint leaves marked cells out, so any other marked cell (a
+code cell that nbval would run, a second line, a line elsewhere or with other text) makes
+``check`` fail and the book refuse the notebook (:func:`tabbook.stored.read_matching`), so that
+neither ships it in a download. The converter does not make it and the code fingerprint leaves it out
 (:func:`tabbook.convert.converter_cells`), so writing it executes nothing and changes neither an
 execution key nor a mutation key. ``build.py execute`` writes it after an execution, and brings
 it up to date on a notebook whose key is current (for a notebook executed before the date was
 recorded, the date is that of the commit that brought its execution key: :func:`committed_date`).
-``build.py check`` reports a line that is missing or says other than the metadata.
+``build.py check`` reports a line that is missing or says other than the metadata, and any other
+cell that carries the marker.
 """
 from __future__ import annotations
 
@@ -39,6 +48,8 @@ DISTRIBUTIONS = {"mxnet": "mxnet", "pytorch": "torch", "tensorflow": "tensorflow
 #: What :func:`problem` says of a notebook that records no date of execution.
 NO_DATE = "records no date of execution"
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DEVICE = re.compile(r"(?:/job:localhost/replica:\d+/task:\d+/device:|/device:|/)?(cpu|gpu|cuda)(?::\d+|\(\d+\))?",
+                     re.IGNORECASE)
 
 
 def record(notebook: nbformat.NotebookNode, framework: str, date: str) -> None:
@@ -63,16 +74,50 @@ def today() -> str:
 
 def line(notebook: nbformat.NotebookNode) -> str | None:
     """The line that the notebook's metadata gives (see the module's docstring), or None where
-    the metadata lacks the date or Python's version (a notebook executed before they were recorded)."""
+    the metadata lacks the date or Python's version (a notebook executed before they were
+    recorded), or where :func:`metadata_problem` finds it false."""
     meta = notebook.metadata.get("tabbook", {})
     executed = meta.get("executed")
     python = notebook.metadata.get("language_info", {}).get("version")
-    if not isinstance(executed, dict) or not isinstance(python, str) or not _well_formed(executed):
+    if not isinstance(executed, dict) or not isinstance(python, str) or metadata_problem(notebook):
         return None
     versions = ", ".join(f"{name} {version}" for name, version in executed["versions"].items())
     major_minor = ".".join(python.split(".")[:2])
     device = device_label((meta.get("results") or {}).get("device"))
     return f"Executed on {executed['date']} with {versions}, Python {major_minor}, {device}"
+
+
+def metadata_problem(notebook: nbformat.NotebookNode) -> str | None:
+    """What makes the notebook's record of its execution false, or None (also where it records
+    none): a ``date`` that is no real date (``datetime.date.fromisoformat``) or is after today
+    (UTC), ``versions`` other than exactly one framework's distribution (:data:`DISTRIBUTIONS`),
+    or a ``device`` result that :func:`device_label` does not know. A clause for a message."""
+    meta = notebook.metadata.get("tabbook", {})
+    executed = meta.get("executed") if isinstance(meta, dict) else None
+    if executed is None:
+        return None
+    if not isinstance(executed, dict) or not _well_formed(executed):
+        return f'records its execution as {_short(executed)}, not {{"date": "YYYY-MM-DD", "versions": {{...}}}}'
+    try:
+        date = datetime.date.fromisoformat(executed["date"])
+    except ValueError:
+        return f"records the date {executed['date']!r}, which is no date"
+    if date > datetime.datetime.now(datetime.timezone.utc).date():
+        return f"records the date {executed['date']}, which is after today"
+    names = sorted(executed["versions"])
+    if len(names) != 1 or names[0] not in DISTRIBUTIONS.values():
+        return (f"records the versions of {', '.join(_short(name) for name in names)}, where it must record only "
+                f"its framework's distribution (one of {', '.join(sorted(DISTRIBUTIONS.values()))})")
+    results = meta.get("results")
+    device = results.get("device") if isinstance(results, dict) else None
+    if device_label(device) is None:
+        return f"reports the device {_short(device)}, which is not a CPU or GPU device that the book knows"
+    return None
+
+
+def _short(value) -> str:
+    text = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def shape_problem(executed) -> str | None:
@@ -91,22 +136,69 @@ def _well_formed(executed: dict) -> bool:
             and all(isinstance(key, str) and isinstance(value, str) for key, value in versions.items()))
 
 
-def device_label(device) -> str:
-    """``CPU`` or ``GPU`` for a device that a chapter reports (``cpu``, ``cpu(0)``, ``/CPU:0``,
-    ``cuda:0``, ``gpu(0)``, ``/GPU:0``); ``CPU`` for none (None); any other text as it is."""
+def device_label(device) -> str | None:
+    """``CPU`` or ``GPU`` for a device that a chapter reports in one of the frameworks' forms
+    (``cpu``, ``CPU``, ``cpu(0)``, ``/CPU:0``, ``/device:CPU:0``,
+    ``/job:localhost/replica:0/task:0/device:CPU:0``, ``cuda``, ``cuda:0``, ``gpu(0)``, ``/GPU:0``,
+    ...); ``CPU`` for none (None); None for anything else (not a text, another device, other text)."""
     if device is None:
         return "CPU"
-    text = str(device)
-    if "cpu" in text.lower():
-        return "CPU"
-    if re.search(r"gpu|cuda", text, re.IGNORECASE):
-        return "GPU"
-    return text
+    found = _DEVICE.fullmatch(device) if isinstance(device, str) else None
+    if found is None:
+        return None
+    return "CPU" if found.group(1).lower() == "cpu" else "GPU"
 
 
 def is_line_cell(cell) -> bool:
     """Whether ``cell`` is the generated "Executed on" cell."""
     return cell.get("metadata", {}).get("tabbook", {}).get("generated") == EXECUTED_ID
+
+
+def title_index(notebook: nbformat.NotebookNode) -> int:
+    """The index of the title cell: the first cell the converter made from the chapter (the
+    generated setup cells come before it); the last cell where there is none."""
+    return next((index for index, cell in enumerate(notebook.cells)
+                 if not cell.get("metadata", {}).get("tabbook", {}).get("generated")), len(notebook.cells) - 1)
+
+
+def marked_indices(notebook: nbformat.NotebookNode) -> list[int]:
+    """The indices of the cells that carry the line's marker (:func:`is_line_cell`)."""
+    return [index for index, cell in enumerate(notebook.cells) if is_line_cell(cell)]
+
+
+def placement_problem(notebook: nbformat.NotebookNode) -> str | None:
+    """What is wrong with the kind or place of the cells that carry the line's marker, or None:
+    only one may, a Markdown cell right after the title cell (:func:`title_index`). The answer
+    names the first wrong cell (1-based) and is a clause for a message ("the notebook ...")."""
+    place = title_index(notebook) + 1
+    for index in marked_indices(notebook):
+        cell = notebook.cells[index]
+        if cell.cell_type != "markdown":
+            return (f'has a {cell.cell_type} cell (cell {index + 1}) marked as its "Executed on" line, which '
+                    "only a Markdown cell may be (the checks leave marked cells out, and nbval would run it)")
+        if index != place:
+            return f'has an "Executed on" cell (cell {index + 1}) that is not right after its title (cell {place})'
+    return None
+
+
+def marker_problem(notebook: nbformat.NotebookNode) -> str | None:
+    """What is wrong with the cells that carry the line's marker, or None: only one may, a
+    Markdown cell right after the title cell (:func:`title_index`) whose text is exactly
+    :func:`line`. The answer names the first wrong cell (1-based) and is a clause for a message
+    ("the notebook ..."); None where no cell carries the marker (:func:`problem` reports that)."""
+    placed = placement_problem(notebook)
+    if placed:
+        return placed
+    expected = line(notebook)
+    for index in marked_indices(notebook):
+        cell = notebook.cells[index]
+        if expected is None:
+            why = metadata_problem(notebook) or "has no record of its execution (or of Python's version) to give it"
+            return f'has an "Executed on" cell (cell {index + 1}) that its metadata cannot give: the notebook {why}'
+        if cell.source != expected:
+            return (f'says {_short(cell.source)} in its "Executed on" cell (cell {index + 1}) where its metadata '
+                    f'gives "{expected}"')
+    return None
 
 
 def shown_line(notebook: nbformat.NotebookNode) -> str | None:
@@ -118,14 +210,17 @@ def shown_line(notebook: nbformat.NotebookNode) -> str | None:
 def with_line(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """A copy of ``notebook`` whose "Executed on" cell says :func:`line`, right after the title
     cell (the first cell the converter made from the chapter); ``notebook`` itself where its
-    metadata gives no line, or its cell already says it."""
-    text = line(notebook)
-    if text is None or shown_line(notebook) == text:
+    metadata gives no line, or its cell already says it, and no other cell carries the marker.
+    Every cell that carries the marker where it may not (:func:`placement_problem`) is dropped,
+    also where the metadata gives no line."""
+    text, misplaced = line(notebook), placement_problem(notebook) is not None
+    if (text is None or shown_line(notebook) == text) and not misplaced:
         return notebook
     updated = copy.deepcopy(notebook)
-    updated.cells = [cell for cell in updated.cells if not is_line_cell(cell)]
-    title = next((index for index, cell in enumerate(updated.cells)
-                  if not cell.metadata.get("tabbook", {}).get("generated")), len(updated.cells) - 1)
+    updated.cells = [cell for cell in updated.cells if not is_line_cell(cell)]  # any other marked cell too
+    if text is None:
+        return updated
+    title = title_index(updated)
     cell = nbformat.v4.new_markdown_cell(text, metadata={"tabbook": {"generated": EXECUTED_ID}})
     cell["id"] = cell_id(updated.metadata.get("tabbook", {}).get("chapter", "notebook"), EXECUTED_ID)
     updated.cells.insert(title + 1, cell)
@@ -134,13 +229,21 @@ def with_line(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 def problem(notebook: nbformat.NotebookNode, framework: str) -> str | None:
     """What is wrong with the "Executed on" line of a stored notebook whose execution key is
-    current, or None: no date recorded, a version other than the lock's, no line, or a line
-    that says other than the metadata. The answer is a clause for a message (no file, no fix)."""
+    current, or None: a cell marked as the line that may not be (:func:`placement_problem`), no
+    date recorded, a record that is false (:func:`metadata_problem`), a version other than the
+    lock's, no line, or a line that says other than the metadata. The answer is a clause for a
+    message (no file, no fix)."""
     from .standalone import lock_pins
 
+    placed = placement_problem(notebook)
+    if placed:
+        return placed
     executed = notebook.metadata.get("tabbook", {}).get("executed")
     if executed is None:
         return NO_DATE
+    false = metadata_problem(notebook)
+    if false:
+        return false
     distribution = DISTRIBUTIONS[framework]
     pinned = lock_pins(get(framework)).get(distribution)
     recorded = executed.get("versions", {}).get(distribution) if isinstance(executed, dict) else None

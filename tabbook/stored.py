@@ -205,16 +205,23 @@ def _shown(value) -> str:
 
 def read_matching(chapter: Chapter, framework: str, path: Path) -> nbformat.NotebookNode:
     """The executed notebook of ``chapter`` for ``framework`` at ``path``, checked to hold
-    exactly the chapter's cells as the source now has them (:func:`check_matches`).
+    exactly the chapter's cells as the source now has them (:func:`check_matches`), and no cell
+    marked as its "Executed on" line but the true one (:func:`tabbook.provenance.marker_problem`),
+    so that the book never ships, in a download or a zip, a cell that the checks left out.
 
     Raises:
-        BuildError: the notebook is missing, damaged (:func:`read`) or stale.
+        BuildError: the notebook is missing, damaged (:func:`read`) or stale, or a marked cell is
+            not its true "Executed on" line.
     """
     if not path.exists():
         raise BuildError(f"{display_path(path)} is missing; build it first with: "
                          f"python build.py execute {chapter.name}")
     notebook = read(path, chapter.name, framework)
     check_matches(chapter, framework, notebook, path)
+    wrong = provenance.marker_problem(notebook)
+    if wrong:  # the checks leave a marked cell out: such a notebook must not reach a download
+        raise BuildError(f"{display_path(path)}: its \"Executed on\" line is not true: the notebook {wrong}; "
+                         f"run python build.py check, which says how to fix it")
     return notebook
 
 

@@ -68,3 +68,36 @@ def test_the_command_prints_warnings_to_stderr_and_a_table_without_nan(tmp_path,
     out, err = capsys.readouterr()
     assert "nan" not in out and "| MXNet | 0 | 0.0 | 0 | 1 | 0.0 | 2.0 | 2 |" in out
     assert err.startswith("warning: ") and "mutation entry 1 (claim 'x')" in err
+
+
+def test_a_notebook_or_record_nested_too_deeply_is_left_out_with_a_warning_naming_it(tmp_path, capsys, monkeypatch):
+    """Red team: JSON nested 200000 deep stopped the command with a raw RecursionError."""
+    deep = "[" * 200000 + "]" * 200000
+    (tmp_path / "tabs" / "pytorch").mkdir(parents=True)
+    (tmp_path / "tabs" / "pytorch" / "devices.ipynb").write_text(deep)
+    (tmp_path / "tabs" / "pytorch" / "b.ipynb").write_text('{"metadata": {"tabbook": {"seconds": 7}}, "x": ' + deep + "}")
+    (tmp_path / "tabs" / "pytorch" / "c.ipynb").write_text(json.dumps({"metadata": {"tabbook": {"seconds": 3}}}))
+    (tmp_path / "a.claims.record").write_text('{"mutations": ' + deep + "}")
+    monkeypatch.setattr(costs, "NOTEBOOKS", tmp_path)
+    monkeypatch.setattr(costs, "TABS", tmp_path / "tabs")
+    assert costs.main() == 0
+    out, err = capsys.readouterr()
+    assert "| PyTorch | 1 | 3.0 | 3 |" in out
+    lines = err.splitlines()
+    assert len(lines) == 3 and "Traceback" not in err
+    for name in ("a.claims.record: not a readable record", "b.ipynb: not a readable notebook",
+                 "devices.ipynb: not a readable notebook"):
+        assert any(name in line and "nested too deeply" in line and "restore it with: git checkout -- " in line
+                   for line in lines), name
+
+
+def test_a_deeply_nested_claim_or_seconds_is_shown_cut_short(tmp_path):
+    nested: list = []
+    for _ in range(500):
+        nested = [nested]
+    entries = [{"claim": nested, "framework": "pytorch", "seconds": nested}]
+    (tmp_path / "a.claims.record").write_text(json.dumps({"chapter": "a", "mutations": entries}))
+    warnings = []
+    assert costs.mutation_seconds(tmp_path, warnings.append) == {}
+    assert len(warnings) == 1 and "mutation entry 1 (claim [[" in warnings[0] and "..." in warnings[0]
+    assert len(warnings[0]) < 300  # not 500 brackets each

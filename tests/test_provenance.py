@@ -2,13 +2,16 @@
 true, outside every key, written without executing, and reported by ``check`` when it is not true."""
 from __future__ import annotations
 
+import datetime
 import json
+import re
 import subprocess
 
 import nbformat
 import pytest
 
 from tabbook import check, convert, execute, provenance, standalone, stored
+from tabbook.errors import BuildError
 from tabbook.frameworks import NOTEBOOKS, ROOT, get
 from tabbook.source import find_chapters, read_chapter
 
@@ -148,8 +151,11 @@ def test_the_date_of_an_older_notebook_is_that_of_the_commit_that_brought_its_ke
 
 @pytest.mark.parametrize("value,label", [(None, "CPU"), ("cpu", "CPU"), ("cpu(0)", "CPU"), ("/CPU:0", "CPU"),
                                          ("CPU", "CPU"), ("cuda:0", "GPU"), ("gpu(0)", "GPU"), ("/GPU:0", "GPU"),
-                                         ("Ascend", "Ascend")])
+                                         ("/job:localhost/replica:0/task:0/device:GPU:0", "GPU"), ("cuda", "GPU"),
+                                         ("Ascend", None), ("TPU v9 (trust me)", None), ("cpux", None), ("my cpu", None),
+                                         (5, None)])
 def test_the_device_is_named_as_a_reader_knows_it(value, label):
+    """Red team: any other text used to pass through to the line unchanged (None: check rejects it)."""
     assert provenance.device_label(value) == label
 
 
@@ -179,4 +185,153 @@ def test_the_book_shows_a_line_only_where_it_is_true_and_as_text():
     # A line that says other than the metadata is not shown (check reports it).
     cell = next(cell for cell in notebook.cells if provenance.is_line_cell(cell))
     cell.source = "Executed on 1999-01-01 with torch 1, Python 2.7, CPU"
+    assert book._executed_line(notebook) == ""
+
+
+# Red team 3: a cell marked as the line was left out of every check, wherever it was and whatever
+# it held; a code cell so marked ran in nbval and shipped in the downloads. A notebook that is
+# current on this branch (the tests above use one that the lead re-executes).
+CURRENT_CHAPTER, CURRENT_FRAMEWORK = "devices", "mxnet"
+
+
+@pytest.fixture
+def current(tmp_path, monkeypatch):
+    """(the chapter, a copy of a current stored notebook with a true line, the path to write it to)."""
+    def no_kernel(*args, **kwargs):
+        raise AssertionError("a notebook whose key is unchanged was executed again")
+
+    monkeypatch.setattr(execute, "_execute", no_kernel)
+    chapter = read_chapter(NOTEBOOKS / f"{CURRENT_CHAPTER}.md")
+    notebook = current_stored(CURRENT_CHAPTER, CURRENT_FRAMEWORK)
+    target = tmp_path / f"{CURRENT_CHAPTER}.ipynb"
+    convert.write_notebook(notebook, target)
+    assert check._notebook_problems(chapter, CURRENT_FRAMEWORK, target) == []
+    return chapter, notebook, target
+
+
+def _marked(kind: str, source: str):
+    cell = {"code": nbformat.v4.new_code_cell, "raw": nbformat.v4.new_raw_cell,
+            "markdown": nbformat.v4.new_markdown_cell}[kind](source)
+    cell.metadata["tabbook"] = {"generated": provenance.EXECUTED_ID}
+    if kind == "code":
+        cell.execution_count = 99
+    return cell
+
+
+@pytest.mark.parametrize("case,said", [
+    ("code at the end", "has a code cell (cell {last}) marked as its \"Executed on\" line"),
+    ("raw at the end", "has a raw cell (cell {last}) marked as its \"Executed on\" line"),
+    ("the line made a code cell", "has a code cell (cell {place}) marked as its \"Executed on\" line"),
+    ("markdown at the end", "has an \"Executed on\" cell (cell {last}) that is not right after its title"),
+    ("a second line", "has an \"Executed on\" cell (cell {second}) that is not right after its title"),
+    ("the line moved to the end", "has an \"Executed on\" cell (cell {last}) that is not right after its title"),
+])
+def test_a_cell_marked_as_the_line_that_is_not_the_line_fails_check_and_the_book_and_execute_drops_it(
+        current, case, said):
+    chapter, notebook, target = current
+    place = provenance.title_index(notebook) + 1
+    assert provenance.marked_indices(notebook) == [place]
+    line_cell = notebook.cells[place]
+    if case == "code at the end":
+        notebook.cells.append(_marked("code", "import os; _ = os.system('id > /tmp/x')"))
+    elif case == "raw at the end":
+        notebook.cells.append(_marked("raw", line_cell.source))
+    elif case == "the line made a code cell":
+        notebook.cells[place] = _marked("code", line_cell.source)
+    elif case == "markdown at the end":
+        notebook.cells.append(_marked("markdown", line_cell.source))
+    elif case == "a second line":
+        notebook.cells.insert(place + 1, _marked("markdown", line_cell.source))
+    else:
+        notebook.cells.append(notebook.cells.pop(place))
+    convert.write_notebook(notebook, target)
+    said = said.format(last=len(notebook.cells), place=place + 1, second=place + 2)
+    found = check._notebook_problems(chapter, CURRENT_FRAMEWORK, target)
+    assert len(found) == 1 and found[0].startswith(f'{target}: its "Executed on" line is not true: the notebook {said}')
+    assert found[0].endswith(f"delete that cell, or let python build.py execute {CURRENT_CHAPTER} rewrite the line, "
+                             "which drops every other marked cell, without executing again")
+    # The book reads every notebook with read_matching before it copies it into a download or a zip.
+    with pytest.raises(BuildError, match=f"the notebook {re.escape(said)}"):
+        stored.read_matching(chapter, CURRENT_FRAMEWORK, target)
+    # The fix that check gives: execute rewrites the line and drops every other marked cell.
+    result = execute.execute(convert.to_notebook(chapter, CURRENT_FRAMEWORK), target)
+    assert result.status == "cached" and "not executed again" in result.notes[0], result
+    assert "marked as its line where no line may be (dropped)" in result.notes[0] or case == "the line moved to the end"
+    assert check._notebook_problems(chapter, CURRENT_FRAMEWORK, target) == []
+    after = nbformat.read(target, as_version=4)
+    assert provenance.marked_indices(after) == [place] and after.cells[place].cell_type == "markdown"
+    assert "os.system" not in target.read_text()
+
+
+def test_the_book_refuses_a_notebook_with_a_hidden_marked_code_cell_before_writing_any_download(current, tmp_path):
+    from tabbook import book
+
+    chapter, notebook, target = current
+    notebook.cells.append(_marked("code", "import os; _ = os.system('id > /tmp/x')"))
+    tabs = tmp_path / "tabs"
+    for name in chapter.frameworks:
+        (tabs / name).mkdir(parents=True)
+        (tabs / name / target.name).write_bytes(convert.notebook_path(CURRENT_CHAPTER, name).read_bytes())
+    convert.write_notebook(notebook, tabs / CURRENT_FRAMEWORK / target.name)
+    with pytest.raises(BuildError, match="has a code cell .* marked as its \"Executed on\" line"):
+        book.write_sources([chapter], tabs, tmp_path / "site")
+    assert not list((tmp_path / "site").rglob(f"{CURRENT_FRAMEWORK}/*.ipynb"))
+    assert not list((tmp_path / "site").rglob("*.zip"))
+
+
+def test_a_line_with_other_text_in_its_place_fails_check_and_the_book(current):
+    chapter, notebook, target = current
+    cell = notebook.cells[provenance.title_index(notebook) + 1]
+    cell.source = cell.source + " (and a TPU)"
+    convert.write_notebook(notebook, target)
+    found = check._notebook_problems(chapter, CURRENT_FRAMEWORK, target)
+    assert len(found) == 1 and "(and a TPU)" in found[0] and "under its title where its metadata gives" in found[0]
+    assert found[0].endswith(f"bring it up to date, without executing again, with: python build.py execute "
+                             f"{CURRENT_CHAPTER}")
+    with pytest.raises(BuildError, match="where its metadata gives"):
+        stored.read_matching(chapter, CURRENT_FRAMEWORK, target)
+
+
+def _tomorrow() -> str:
+    return (datetime.datetime.now(datetime.timezone.utc).date() + datetime.timedelta(days=1)).isoformat()
+
+
+@pytest.mark.parametrize("change,said", [
+    ("no date", "records the date '2026-99-99', which is no date"),
+    ("future", "records the date {tomorrow}, which is after today"),
+    ("extra package", "records the versions of 'evil-pkg', 'mxnet', where it must record only its framework's"),
+    ("another distribution", "records the versions of 'evil-pkg', where it must record only its framework's"),
+    ("device", "reports the device 'TPU v9 (trust me)', which is not a CPU or GPU device that the book knows"),
+])
+def test_a_false_record_fails_check_even_where_the_line_agrees_with_it(current, change, said):
+    """Red team: a made-up date, an extra package and a made-up device passed check where the line said them too."""
+    chapter, notebook, target = current
+    executed = notebook.metadata.tabbook.executed
+    if change == "no date":
+        executed["date"] = "2026-99-99"
+    elif change == "future":
+        executed["date"] = _tomorrow()
+    elif change == "extra package":
+        executed["versions"]["evil-pkg"] = "6.6.6"
+    elif change == "another distribution":
+        executed["versions"] = {"evil-pkg": "6.6.6"}
+    else:
+        notebook.metadata.tabbook.setdefault("results", {})["device"] = "TPU v9 (trust me)"
+    assert provenance.line(notebook) is None
+    # The line rewritten to say what the false record says.
+    versions = ", ".join(f"{name} {version}" for name, version in executed["versions"].items())
+    python = ".".join(notebook.metadata.language_info.version.split(".")[:2])
+    device = "TPU v9 (trust me)" if change == "device" else provenance.device_label(
+        notebook.metadata.tabbook.get("results", {}).get("device"))
+    cell = notebook.cells[provenance.title_index(notebook) + 1]
+    cell.source = f"Executed on {executed['date']} with {versions}, Python {python}, {device}"
+    convert.write_notebook(notebook, target)
+    said = said.format(tomorrow=_tomorrow())
+    found = check._notebook_problems(chapter, CURRENT_FRAMEWORK, target)
+    assert len(found) == 1 and found[0].startswith(f'{target}: its "Executed on" line is not true: the notebook {said}')
+    assert found[0].endswith(f"execute it again, which records what it ran with: python build.py execute "
+                             f"{CURRENT_CHAPTER} -f {CURRENT_FRAMEWORK} --force")
+    with pytest.raises(BuildError, match="that its metadata cannot give"):
+        stored.read_matching(chapter, CURRENT_FRAMEWORK, target)
+    from tabbook import book
     assert book._executed_line(notebook) == ""
