@@ -31,7 +31,7 @@ def make_mlp(hidden=64):
     return nn.SequentialCell([nn.Dense(784, hidden, activation="relu"), nn.Dense(hidden, 10)])
 
 
-# notebooks/file-io.md:741
+# notebooks/file-io.md:743
 import numpy
 
 
@@ -44,7 +44,7 @@ def export_npz(net, path):
     numpy.savez(path, **arrays)
 
 
-# notebooks/file-io.md:813
+# notebooks/file-io.md:815
 def mlp_from_npz(path):
     """make_mlp's model, of nn.Dense layers, holding the parameters of a .npz file."""
     with numpy.load(path) as params:

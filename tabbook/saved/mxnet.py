@@ -33,7 +33,7 @@ def make_mlp(hidden=64):
     return net
 
 
-# notebooks/file-io.md:699
+# notebooks/file-io.md:701
 import numpy
 
 
@@ -46,7 +46,7 @@ def export_npz(net, path):
     numpy.savez(path, **arrays)
 
 
-# notebooks/file-io.md:766
+# notebooks/file-io.md:768
 def mlp_from_npz(path):
     """make_mlp's model, of nn.Dense layers, holding the parameters of a .npz file."""
     with numpy.load(path) as params:

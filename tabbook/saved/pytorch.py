@@ -35,7 +35,7 @@ def make_mlp(hidden=64):
     return nn.Sequential(nn.Linear(784, hidden), nn.ReLU(), nn.Linear(hidden, 10))
 
 
-# notebooks/file-io.md:713
+# notebooks/file-io.md:715
 import numpy
 
 
@@ -48,7 +48,7 @@ def export_npz(net, path):
     numpy.savez(path, **arrays)
 
 
-# notebooks/file-io.md:784
+# notebooks/file-io.md:786
 def mlp_from_npz(path):
     """make_mlp's model, of nn.Linear layers, holding a .npz file's float32 parameters."""
     with numpy.load(path) as params:

@@ -31,7 +31,7 @@ def make_mlp(hidden=64):
                              keras.layers.Dense(10)])
 
 
-# notebooks/file-io.md:727
+# notebooks/file-io.md:729
 import numpy
 
 
@@ -44,7 +44,7 @@ def export_npz(net, path):
     numpy.savez(path, **arrays)
 
 
-# notebooks/file-io.md:801
+# notebooks/file-io.md:803
 def mlp_from_npz(path):
     """make_mlp's model, of Dense layers, holding the parameters of a .npz file."""
     with numpy.load(path) as params:
