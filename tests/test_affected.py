@@ -210,6 +210,61 @@ def test_affected_asks_for_chromium_only_when_a_planned_test_drives_it(monkeypat
     assert asked == [True]
 
 
+def test_a_test_that_reads_a_file_through_a_variable_is_planned_and_the_reason_is_true():
+    """Red team 3, BAD 2: every string constant of a test module counts as a path it may read."""
+    readme = affected.plan_tests(ROOT, ["README.md"])
+    # test_book loops `for doc in ("README.md", "docs/the-book.md")` in its search-from-disk test
+    assert readme["tests/test_book.py"] == "it names README.md, which changed"
+    assert "tests/test_book.py" in affected.plan_tests(ROOT, ["docs/the-book.md"])
+    picture = "docs/images/custom-layers.png"
+    planned = affected.plan_tests(ROOT, [picture])
+    # test_readme names it in a module-level constant, read as ROOT / PICTURE
+    assert planned["tests/test_readme.py"] == f"it names {picture}, which changed"
+    # test_book names only the file name (its screenshot ARTIFACTS / "custom-layers.png"): said so
+    assert planned["tests/test_book.py"] == (f'it names "custom-layers.png", the file name of {picture}, '
+                                             f"which changed")
+    for path in ("README.md", picture):
+        assert path not in affected.plan_unmapped([path], ROOT, affected.named_files(ROOT, [path]))
+
+
+def test_a_folder_a_test_names_covers_the_files_under_it(tmp_path):
+    graph_of(tmp_path, {"tests/test_glob.py": "from pathlib import Path\nROOT = Path('.')\nFOLDER = 'assets'\n\n\n"
+                                              "def test_it():\n    for path in (ROOT / FOLDER).glob('*/*.txt'):\n"
+                                              "        assert path.read_text()\n",
+                        "tests/test_other.py": "def test_other():\n    assert 'assetsx'\n"})
+    planned = affected.plan_tests(tmp_path, ["assets/a/b.txt"])
+    assert planned == {"tests/test_glob.py": 'it names the folder "assets", which holds assets/a/b.txt, which changed'}
+    assert affected.plan_unmapped(["assets/a/b.txt"], tmp_path, affected.named_files(tmp_path, ["assets/a/b.txt"])) == {}
+
+
+def test_a_notebook_change_plans_the_test_that_globs_every_executed_notebook():
+    """test_book's check that no executed notebook holds a path of the build machine reads
+    (ROOT / "tabs").glob(...): a notebook change must run it."""
+    test = "tests/test_book.py::test_no_executed_notebook_holds_a_path_of_the_build_machine"
+    assert test in affected.plan_tests(ROOT, ["tabs/pytorch/custom-layers.ipynb"], {"custom-layers"})
+    assert test in affected.plan_tests(ROOT, ["notebooks/custom-gradients.md"], {"custom-gradients"})
+
+
+def test_a_non_python_file_of_tabbook_does_not_plan_the_test_that_reads_its_python_files():
+    """Red team 3, WEAK 6: test_pyast reads the .py files of tabbook/, not every file; and a file
+    is planned or listed as not checked, never both."""
+    changed = ["tabbook/notes.txt"]
+    planned = affected.plan_tests(ROOT, changed)
+    assert "tests/test_pyast.py" not in planned
+    unmapped = affected.plan_unmapped(changed, ROOT, affected.named_files(ROOT, changed))
+    assert bool(planned) != bool(unmapped), (planned, unmapped)
+    assert affected.plan_tests(ROOT, ["tabbook/cli.py"])["tests/test_pyast.py"] == (
+        "it reads every .py file of tabbook/, and tabbook/cli.py changed")
+
+
+def test_a_file_name_with_a_newline_is_shown_quoted_on_one_line():
+    name = "docs/a\nb.md"
+    plan = affected.Plan("HEAD", [name], {}, {}, [], [], {}, {name: "no rule maps it to tests, and no test names it"})
+    text = affected.describe(plan)
+    assert "  'docs/a\\nb.md'" in text.splitlines()
+    assert "  'docs/a\\nb.md': no rule maps it to tests, and no test names it" in text.splitlines()
+
+
 def test_module_names():
     assert affected.module_name("tabbook/claims.py") == "tabbook.claims"
     assert affected.module_name("tabbook/saved/__init__.py") == "tabbook.saved"
