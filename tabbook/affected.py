@@ -667,7 +667,8 @@ def book_tests(root: Path, path: str) -> list[str]:
     reading = set(BOOK_NAMES)
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Assign, ast.AnnAssign)):
-            texts = {leaf.value for leaf in ast.walk(node) if isinstance(leaf, ast.Constant) and isinstance(leaf.value, str)}
+            texts = {leaf.value for leaf in ast.walk(node)
+                     if isinstance(leaf, ast.Constant) and isinstance(leaf.value, str)}
             if any(naming(texts, f"{folder}/x") for folder in BOOK_FOLDERS) and from_root(node):
                 reading.update([node.name] if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else
                                [leaf.id for target in (node.targets if isinstance(node, ast.Assign) else [node.target])

@@ -238,7 +238,8 @@ def test_a_folder_a_test_names_covers_the_files_under_it(tmp_path):
                         "tests/test_other.py": "def test_other():\n    assert 'assetsx'\n"})
     planned = affected.plan_tests(tmp_path, ["assets/a/b.txt"])
     assert planned == {"tests/test_glob.py": 'it names the folder "assets", which holds assets/a/b.txt, which changed'}
-    assert affected.plan_unmapped(["assets/a/b.txt"], tmp_path, affected.named_files(tmp_path, ["assets/a/b.txt"])) == {}
+    changed = ["assets/a/b.txt"]
+    assert affected.plan_unmapped(changed, tmp_path, affected.named_files(tmp_path, changed)) == {}
 
 
 def test_a_notebook_change_plans_the_test_that_globs_every_executed_notebook():
