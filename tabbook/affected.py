@@ -60,9 +60,9 @@ from .source import Chapter
 SANITIZE = "tests/sanitize.cfg"
 #: The test modules the plan may run: ``tests/test_*.py``.
 TESTS = "tests"
-#: Tests that read the files of a folder rather than import them: {test file: folder}; a change
-#: of any file in the folder runs the test.
-READS = {"tests/test_pyast.py": "tabbook/"}
+#: Tests that read the files of a folder rather than import them: {test file: (folder, the ending of
+#: the files they read)}; a change of such a file in the folder runs the test.
+READS = {"tests/test_pyast.py": ("tabbook/", ".py")}
 
 
 @dataclasses.dataclass
@@ -469,10 +469,10 @@ def _test_files(graph: dict[str, set[str]]) -> list[str]:
 
 
 def module_strings(root: Path, modules) -> dict[str, set[str]]:
-    """{module: the strings its source uses as paths} for each module of ``modules`` that has a
-    file under ``root``: the string constants joined with ``/`` (``ROOT / "tests" /
-    "sanitize.cfg"``) or passed first to a call (``Path("pytest.ini")``, ``open("x.cfg")``), as a
-    test names the files it reads; a string in a list or a comparison is not one.
+    """{module: every string constant of its source} for each module of ``modules`` that has a
+    file under ``root``. Each counts as a path the module may read, however it reaches it (joined
+    with ``/``, in a tuple looped over, a module-level constant, a glob's root): the matching is
+    conservative, since a test that reads a file through a variable cannot be seen otherwise.
     :func:`plan_tests` reads those of ``tests/`` only: a module of ``tabbook/`` that names a file
     (as this one names ``tests/sanitize.cfg``) need not read it."""
     found = {}
@@ -484,19 +484,61 @@ def module_strings(root: Path, modules) -> dict[str, set[str]]:
             tree = pyast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
             continue  # import_graph reported it
-        operands = [side for node in ast.walk(tree) if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div)
-                    for side in (node.left, node.right)]
-        operands += [node.args[0] for node in ast.walk(tree) if isinstance(node, ast.Call) and node.args]
-        found[name] = {node.value for node in operands if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+        found[name] = {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant)
+                       and isinstance(node.value, str)}
     return found
 
 
-def names_file(strings: set[str], path: str) -> bool:
-    """Whether a module whose string constants are ``strings`` names the file ``path`` (relative
-    to the root): by that path, by its file name, or by a path that ends in it."""
+def naming(strings: set[str], path: str) -> str:
+    """How a module whose string constants are ``strings`` names the file ``path`` (relative to
+    the root), as the plan says it, or "" where it does not, the first that holds: by that path
+    (``./`` and a trailing ``/`` aside) or a path that ends in it, by its file name, or by a
+    folder that holds it (``"tabs"`` for ``tabs/x/y.ipynb``: the root of a glob, or of a path
+    built from a variable). ``""``, ``"."`` and ``"/"`` name no folder (too common to mean the
+    root); a string of several lines (a docstring) names nothing."""
     name = Path(path).name
-    return any(text == path or text == name or (("/" in text) and path.endswith("/" + text.lstrip("/")))
-               for text in strings)
+    texts = {text.strip().removeprefix("./").rstrip("/") for text in strings if "\n" not in text}
+    texts -= {"", ".", "/"}
+    if path in texts or any("/" in text and path.endswith("/" + text.lstrip("/")) for text in texts):
+        return f"it names {shown(path)}"
+    if name in texts:
+        return f'it names "{name}", the file name of {shown(path)}'
+    folder = next((text for text in sorted(texts, key=len, reverse=True) if path.startswith(text + "/")), None)
+    if folder is not None:
+        return f'it names the folder "{folder}", which holds {shown(path)}'
+    return ""
+
+
+def names_file(strings: set[str], path: str) -> bool:
+    """Whether a module whose string constants are ``strings`` names the file ``path``
+    (:func:`naming`)."""
+    return bool(naming(strings, path))
+
+
+def readers_of(strings: dict[str, set[str]], path: str) -> dict[str, str]:
+    """{module: how it names ``path`` (:func:`naming`)} for the modules of ``strings`` ({module:
+    its string constants}) that name it. A test of :data:`READS` names the folder it reads without
+    reading every file there: for a file in that folder, only :data:`READS` says whether it reads
+    it (``tests/test_pyast.py`` reads the ``.py`` files of ``tabbook/``, not ``tabbook/notes.txt``).
+    Naming the folder ``tests`` itself does not count: a file there that no module names otherwise
+    runs every test module (:func:`plan_tests`)."""
+    found = {}
+    for name, texts in strings.items():
+        how = naming(texts, path)
+        test = name.replace(".", "/") + ".py"
+        if how.startswith("it names the folder") and test in READS and path.startswith(READS[test][0]):
+            continue
+        if how.startswith(f'it names the folder "{TESTS}",'):
+            continue  # tests name their own folder for their own modules; an unnamed file there runs every test
+        if how:
+            found[name] = how
+    return found
+
+
+def shown(path: str) -> str:
+    """``path`` as the plan prints it: as it is, or quoted (``repr``) on one line where it holds a
+    character that does not print (a newline)."""
+    return path if path.isprintable() else repr(path)
 
 
 def by_name(path: str) -> bool:
@@ -534,13 +576,13 @@ def plan_tests(root: Path, changed: list[str], chapters: set[str] | None = None)
         every.append(f"{TESTS}/conftest.py")
     unnamed = []
     strings = {}
-    read_by: dict[str, str] = {}  # module: the changed file it names
+    read_by: dict[str, str] = {}  # module: how it names a changed file ("it names README.md")
     named = [path for path in changed if by_name(path)]
     if named:
         strings = module_strings(root, [name for name in graph if name.startswith(f"{TESTS}.")])
         for path in named:
-            readers = [name for name, texts in strings.items() if names_file(texts, path)]
-            read_by.update({name: path for name in readers if name not in read_by})
+            readers = readers_of(strings, path)
+            read_by.update({name: how for name, how in readers.items() if name not in read_by})
             if not readers and Path(path).parts[0] == TESTS:
                 unnamed.append(path)
     found = {}
@@ -555,8 +597,9 @@ def plan_tests(root: Path, changed: list[str], chapters: set[str] | None = None)
             through = f" (through {', '.join(chain[1:-1])})" if len(chain) > 2 else ""
             last = chain[-1]
             if last in read_by and last not in targets:
-                found[path] = (f"it names {read_by[last]}, which changed" if len(chain) == 1 else
-                               f"it imports {last}{through}, which names {read_by[last]}, which changed")
+                how = read_by[last]
+                found[path] = (f"{how}, which changed" if len(chain) == 1 else
+                               f"it imports {last}{through}, which {how.removeprefix('it ')}, which changed")
             elif len(chain) == 1:
                 found[path] = "it changed"
             elif last in missing:
@@ -566,7 +609,7 @@ def plan_tests(root: Path, changed: list[str], chapters: set[str] | None = None)
                 found[path] = f"it imports {last}{through}"
             continue
         if unnamed:
-            found[path] = (f"{unnamed[0]} changed and no test names it, so which tests read it cannot be known: "
+            found[path] = (f"{shown(unnamed[0])} changed and no test names it, so which tests read it cannot be known: "
                            f"every test module")
             continue
         lock = next((changed_path for changed_path in changed if Path(changed_path).name in REQUIREMENTS
@@ -584,20 +627,34 @@ def plan_tests(root: Path, changed: list[str], chapters: set[str] | None = None)
                 found.update({node: why + (" (the module's tests that read the book)" if node != path else "")
                               for node in selected})
                 continue
-        read = [changed_path for changed_path in changed if path in READS and changed_path.startswith(READS[path])]
+        read = reads_changed(path, changed)
         if read:
-            found[path] = f"it reads every file of {READS[path]}, and {read[0]} changed"
+            folder, ending = READS[path]
+            found[path] = f"it reads every {ending} file of {folder}, and {shown(read[0])} changed"
     return found
+
+
+def reads_changed(test: str, changed: list[str]) -> list[str]:
+    """The files of ``changed`` that the test file ``test`` reads as a folder's files
+    (:data:`READS`)."""
+    if test not in READS:
+        return []
+    folder, ending = READS[test]
+    return [path for path in changed if path.startswith(folder) and path.endswith(ending)]
 
 
 #: What a test module of :data:`BOOK_READERS` uses to reach the real book: the folders' names and
 #: the functions that find chapters and notebooks in them.
 BOOK_NAMES = {"NOTEBOOKS", "TABS", "find_chapters", "notebook_path", "CHAPTER", "CHAPTERS"}
+#: The real book's folders: a test whose strings name one of them, or a path under one, reads the
+#: real book (:func:`book_tests`).
+BOOK_FOLDERS = ("notebooks", "tabs")
 
 
 def book_tests(root: Path, path: str) -> list[str]:
     """The tests of the module ``path`` that read the real book: the test functions that use a
-    name of :data:`BOOK_NAMES`, or a module-level fixture, helper or constant that does
+    name of :data:`BOOK_NAMES` or a string that names the book's folders (:data:`BOOK_FOLDERS`:
+    ``(ROOT / "tabs").glob(...)``), or a module-level fixture, helper or constant that does
     (directly or not, a fixture through the parameters that ask for it). Their pytest node ids
     (``tests/test_book.py::test_x``, every parametrization), in the module's order; ``[path]``
     (the whole module) where every test does, or the module cannot be read.
@@ -607,7 +664,15 @@ def book_tests(root: Path, path: str) -> list[str]:
     except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
         return [path]
     uses: dict[str, set[str]] = {}
+    reading = set(BOOK_NAMES)
     for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Assign, ast.AnnAssign)):
+            texts = {leaf.value for leaf in ast.walk(node)
+                     if isinstance(leaf, ast.Constant) and isinstance(leaf.value, str)}
+            if any(naming(texts, f"{folder}/x") for folder in BOOK_FOLDERS) and from_root(node):
+                reading.update([node.name] if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else
+                               [leaf.id for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                                for leaf in ast.walk(target) if isinstance(leaf, ast.Name)])
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             names = {leaf.id for leaf in ast.walk(node) if isinstance(leaf, ast.Name)}
             names |= {leaf.attr for leaf in ast.walk(node) if isinstance(leaf, ast.Attribute)}
@@ -621,7 +686,6 @@ def book_tests(root: Path, path: str) -> list[str]:
                 for leaf in ast.walk(target):
                     if isinstance(leaf, ast.Name):
                         uses.setdefault(leaf.id, set()).update(names)
-    reading = set(BOOK_NAMES)
     grown = True
     while grown:
         more = {name for name, names in uses.items() if names & reading} - reading
@@ -631,6 +695,19 @@ def book_tests(root: Path, path: str) -> list[str]:
              and node.name.startswith("test")]
     picked = [name for name in tests if name in reading]
     return [path] if not picked or len(picked) == len(tests) else [f"{path}::{name}" for name in picked]
+
+
+def from_root(node: ast.AST) -> bool:
+    """Whether the top-level statement ``node``, whose strings name a folder of the book, may
+    reach the real book's folder rather than one of a book it makes (``out / "notebooks"`` under a
+    temporary folder): a module-level constant always may; a function where it uses ``ROOT`` or
+    passes the string first to a call (``Path("tabs")``, relative to the checkout)."""
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return True
+    return any(isinstance(leaf, ast.Name) and leaf.id == "ROOT" or isinstance(leaf, ast.Call) and leaf.args
+               and isinstance(leaf.args[0], ast.Constant) and isinstance(leaf.args[0].value, str)
+               and any(naming({leaf.args[0].value}, f"{folder}/x") for folder in BOOK_FOLDERS)
+               for leaf in ast.walk(node))
 
 
 def _applies_to_every_test(path: Path) -> bool:
@@ -686,7 +763,7 @@ def browser_tests(root: Path, tests) -> list[str]:
 def plan_unmapped(changed: list[str], root: Path, named: set[str] = frozenset()) -> dict[str, str]:
     """{changed file: note} for each changed file that no rule of the plan covers; ``named``: the
     files some test names (:func:`plan_tests`), which are covered."""
-    tab_dirs = {get(name).tab_dir.relative_to(root).as_posix() for name in NAMES}
+    tab_dirs = {get(name).tab_dir.relative_to(ROOT).as_posix() for name in NAMES}  # the same in every checkout
     found = {}
     for path in changed:
         folder = Path(path).parent.as_posix()
@@ -707,12 +784,15 @@ def plan_unmapped(changed: list[str], root: Path, named: set[str] = frozenset())
 
 
 def named_files(root: Path, changed: list[str]) -> set[str]:
-    """The changed files that :func:`by_name` maps and that some module names."""
+    """The changed files that a test reads, so :func:`plan_tests` plans it: those that
+    :func:`by_name` maps and that some module of ``tests/`` names (:func:`naming`), and those a
+    test of :data:`READS` reads."""
+    covered = {path for test in READS for path in reads_changed(test, changed)}
     named = [path for path in changed if by_name(path)]
     if not named:
-        return set()
+        return covered
     strings = module_strings(root, [name for name in import_graph(root) if name.startswith(f"{TESTS}.")])
-    return {path for path in named if any(names_file(texts, path) for texts in strings.values())}
+    return covered | {path for path in named if readers_of(strings, path)}
 
 
 def make_plan(chapters: list[Chapter], root: Path = ROOT, base: str = "HEAD") -> Plan:
@@ -771,7 +851,7 @@ def describe(plan: Plan) -> str:
     """The plan as the command prints it before running: what runs, and why."""
     lines = [f"affected: {len(plan.changed)} file(s) changed since {plan.base} (working tree and index)"
              + (":" if plan.changed else "")]
-    lines += [f"  {path}" for path in plan.changed]
+    lines += [f"  {shown(path)}" for path in plan.changed]
     lines.append(f"notebooks to execute (if their key changed) and check with nbval: {len(plan.notebooks)}")
     lines += [f"  {get(name).title}: {chapter}: {why}" for (chapter, name), why in plan.notebooks.items()]
     if plan.refresh or plan.saved:
@@ -803,12 +883,12 @@ def describe(plan: Plan) -> str:
         if names == [""]:
             lines.append(f"  {path}: {why}")
         else:
-            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-            lines.append(f"  {path}, {len(names)} of its tests ({shown}): {why}")
+            listed = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            lines.append(f"  {path}, {len(names)} of its tests ({listed}): {why}")
     if plan.unmapped:
         lines.append(f"not checked by this run (run the whole suite, python3 build.py test, for them): "
                      f"{len(plan.unmapped)}")
-        lines += [f"  {path}: {note}" for path, note in plan.unmapped.items()]
+        lines += [f"  {shown(path)}: {note}" for path, note in plan.unmapped.items()]
     return "\n".join(lines)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import uuid
 
 import nbformat
 import pytest
@@ -69,21 +70,23 @@ def test_the_unit_tests_of_this_checkout_are_found_through_their_imports():
     # the command line imports it, and tests.project runs the command line as a process:
     assert planned["tests/test_signals.py"] == "it imports tabbook.claimrecords (through tests.project, tabbook.cli)"
     assert "tests/test_data.py" not in planned  # tabbook.data imports nothing that changed
-    assert planned["tests/test_pyast.py"] == "it reads every file of tabbook/, and tabbook/claimrecords.py changed"
+    assert planned["tests/test_pyast.py"] == "it reads every .py file of tabbook/, and tabbook/claimrecords.py changed"
     assert "tests/test_pyast.py" not in affected.plan_tests(ROOT, ["tests/test_toc.py"])
     browser = affected.plan_tests(ROOT, ["tests/conftest.py"])
     assert browser["tests/test_book.py"] == "it imports tests.conftest"
-    assert affected.plan_tests(ROOT, ["docs/testing.md", "notebooks/devices.md"]) == {}
+    assert affected.plan_tests(ROOT, ["notebooks/devices.md"]) == {}
 
 
 def test_files_no_rule_maps_are_listed_for_the_whole_suite():
-    changed = ["docs/testing.md", "conftest.py", "pytest.ini", "tabs/pytorch/requirements.txt",
+    # a file no test names: made here, since a string of this module that named it would name it
+    nowhere = f"{uuid.uuid4().hex}/{uuid.uuid4().hex}.txt"
+    changed = [nowhere, "conftest.py", "pytest.ini", "tabs/pytorch/requirements.txt",
                "tabs/pytorch/requirements.in", "notebooks/devices.md", "notebooks/devices.claims.yml",
                "notebooks/devices.claims.record", "notebooks/toc.yml", "tabs/mxnet/devices.ipynb", "tabbook/cli.py",
                "tests/test_cli.py", "tests/new-data.txt", affected.SANITIZE, "build.py", "README.md"]
     unmapped = affected.plan_unmapped(changed, ROOT, affected.named_files(ROOT, changed))
     # build.py, README.md and tests/sanitize.cfg are named by the tests that read them (below)
-    assert unmapped == {"docs/testing.md": "no rule maps it to tests, and no test names it"}
+    assert unmapped == {nowhere: "no rule maps it to tests, and no test names it"}
 
 
 def test_a_test_whose_import_has_no_file_is_planned_and_says_so(tmp_path):
@@ -130,13 +133,14 @@ def test_a_change_of_a_test_helper_that_is_not_a_test_module_plans_the_tests_tha
         assert sorted(planned) == every, path
         assert planned["tests/test_toc.py"].startswith(f"{path} changed: ")
     sanitize = affected.plan_tests(ROOT, [affected.SANITIZE])
-    assert sanitize == {"tests/test_cell_processes.py": "it names tests/sanitize.cfg, which changed",
-                        "tests/test_readme.py": "it names tests/sanitize.cfg, which changed"}
+    by_file_name = 'it names "sanitize.cfg", the file name of tests/sanitize.cfg, which changed'
+    assert sanitize == {"tests/test_cell_processes.py": by_file_name, "tests/test_readme.py": by_file_name}
     helper = affected.plan_tests(ROOT, ["tests/project.py"])
     assert helper["tests/test_signals.py"] == "it imports tests.project"
-    unknown = affected.plan_tests(ROOT, ["tests/fixture-data.bin"])
+    data = f"tests/{uuid.uuid4().hex}.bin"  # made here: a string of this module that named it would name it
+    unknown = affected.plan_tests(ROOT, [data])
     assert sorted(unknown) == every
-    assert unknown["tests/test_toc.py"] == ("tests/fixture-data.bin changed and no test names it, so which tests "
+    assert unknown["tests/test_toc.py"] == (f"{data} changed and no test names it, so which tests "
                                            "read it cannot be known: every test module")
     assert "tests/test_readme.py" in affected.plan_tests(ROOT, ["README.md"])
 
@@ -208,6 +212,62 @@ def test_affected_asks_for_chromium_only_when_a_planned_test_drives_it(monkeypat
     plan.browser = ["tests/test_book.py"]
     assert cli.cmd_affected(args) == 0
     assert asked == [True]
+
+
+def test_a_test_that_reads_a_file_through_a_variable_is_planned_and_the_reason_is_true():
+    """Red team 3, BAD 2: every string constant of a test module counts as a path it may read."""
+    readme = affected.plan_tests(ROOT, ["README.md"])
+    # test_book loops `for doc in ("README.md", "docs/the-book.md")` in its search-from-disk test
+    assert readme["tests/test_book.py"] == "it names README.md, which changed"
+    assert "tests/test_book.py" in affected.plan_tests(ROOT, ["docs/the-book.md"])
+    picture = "docs/images/custom-layers.png"
+    planned = affected.plan_tests(ROOT, [picture])
+    # test_readme names it in a module-level constant, read as ROOT / PICTURE
+    assert planned["tests/test_readme.py"] == f"it names {picture}, which changed"
+    # test_book names only the file name (its screenshot ARTIFACTS / "custom-layers.png"): said so
+    assert planned["tests/test_book.py"] == (f'it names "custom-layers.png", the file name of {picture}, '
+                                             f"which changed")
+    for path in ("README.md", picture):
+        assert path not in affected.plan_unmapped([path], ROOT, affected.named_files(ROOT, [path]))
+
+
+def test_a_folder_a_test_names_covers_the_files_under_it(tmp_path):
+    graph_of(tmp_path, {"tests/test_glob.py": "from pathlib import Path\nROOT = Path('.')\nFOLDER = 'assets'\n\n\n"
+                                              "def test_it():\n    for path in (ROOT / FOLDER).glob('*/*.txt'):\n"
+                                              "        assert path.read_text()\n",
+                        "tests/test_other.py": "def test_other():\n    assert 'assetsx'\n"})
+    planned = affected.plan_tests(tmp_path, ["assets/a/b.txt"])
+    assert planned == {"tests/test_glob.py": 'it names the folder "assets", which holds assets/a/b.txt, which changed'}
+    changed = ["assets/a/b.txt"]
+    assert affected.plan_unmapped(changed, tmp_path, affected.named_files(tmp_path, changed)) == {}
+
+
+def test_a_notebook_change_plans_the_test_that_globs_every_executed_notebook():
+    """test_book's check that no executed notebook holds a path of the build machine reads
+    (ROOT / "tabs").glob(...): a notebook change must run it."""
+    test = "tests/test_book.py::test_no_executed_notebook_holds_a_path_of_the_build_machine"
+    assert test in affected.plan_tests(ROOT, ["tabs/pytorch/custom-layers.ipynb"], {"custom-layers"})
+    assert test in affected.plan_tests(ROOT, ["notebooks/custom-gradients.md"], {"custom-gradients"})
+
+
+def test_a_non_python_file_of_tabbook_does_not_plan_the_test_that_reads_its_python_files():
+    """Red team 3, WEAK 6: test_pyast reads the .py files of tabbook/, not every file; and a file
+    is planned or listed as not checked, never both."""
+    changed = ["tabbook/notes.txt"]
+    planned = affected.plan_tests(ROOT, changed)
+    assert "tests/test_pyast.py" not in planned
+    unmapped = affected.plan_unmapped(changed, ROOT, affected.named_files(ROOT, changed))
+    assert bool(planned) != bool(unmapped), (planned, unmapped)
+    assert affected.plan_tests(ROOT, ["tabbook/cli.py"])["tests/test_pyast.py"] == (
+        "it reads every .py file of tabbook/, and tabbook/cli.py changed")
+
+
+def test_a_file_name_with_a_newline_is_shown_quoted_on_one_line():
+    name = "docs/a\nb.md"
+    plan = affected.Plan("HEAD", [name], {}, {}, [], [], {}, {name: "no rule maps it to tests, and no test names it"})
+    text = affected.describe(plan)
+    assert "  'docs/a\\nb.md'" in text.splitlines()
+    assert "  'docs/a\\nb.md': no rule maps it to tests, and no test names it" in text.splitlines()
 
 
 def test_module_names():
