@@ -213,7 +213,7 @@ def plan_notebooks(chapters: list[Chapter], root: Path, base: str, changed: list
             elif refresh is not None and convert.code_fingerprint(stored) == convert.code_fingerprint(fresh):
                 stale = convert.stale_metadata(stored, fresh)
                 if stale:
-                    refresh[(chapter.name, name)] = (f"the metadata of {execute.cells_label(fresh, stale)} is not the "
+                    refresh[(chapter.name, name)] = (f"the metadata of {execute.cells_label(stored, stale)} is not the "
                                                      f"converter's (a cell's source line moved)")
     return found
 

@@ -13,7 +13,7 @@ import uuid
 import nbformat
 import pytest
 
-from tabbook import affected, convert, execute
+from tabbook import affected, convert, execute, provenance
 from tabbook.frameworks import NAMES, ROOT
 from tabbook.source import read_chapter
 
@@ -457,7 +457,9 @@ def test_a_blank_line_edit_brings_metadata_up_to_date_without_executing_so_check
         for number, cell in enumerate(notebook.cells, 1):
             if cell.cell_type == "code":
                 cell.execution_count = number
-        path.write_text(nbformat.writes(notebook))
+        notebook.metadata["language_info"] = {"name": "python", "version": "3.11.2"}
+        provenance.record(notebook, path.parent.name, provenance.today())  # and the executor's line
+        path.write_text(nbformat.writes(provenance.with_line(notebook)))
     commit(repo.root, "executed")
     assert repo.run("check").returncode == 0, repo.run("check").stdout
     text = source.read_text()
