@@ -34,6 +34,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import statistics
 import string
@@ -144,12 +145,20 @@ SCRIPT_SUFFIX = ", as a script"
 def script_source(notebook: nbformat.NotebookNode) -> str:
     """The code cells of ``notebook`` as one Python script, in order: IPython's own transformer
     turns each magic (``%pip``, ``!ls``) into the ``get_ipython()`` call the kernel would make, so
-    a script that reaches one fails with a NameError instead of running different code."""
+    a script that reaches one fails with a NameError instead of running different code. The one
+    exception is a notebook's display setting (``%config InlineBackend...``, ``%matplotlib
+    inline``): it changes how a figure is shown in the notebook, nothing a script computes, and
+    becomes ``pass``."""
     from IPython.core.inputtransformer2 import TransformerManager
 
     manager = TransformerManager()
-    return "\n\n".join(f"# cell {index}\n" + manager.transform_cell(cell.source)
+    return "\n\n".join(f"# cell {index}\n" + _DISPLAY_MAGIC.sub(r"pass  # %\1 \2: a notebook's display setting",
+                                                                 manager.transform_cell(cell.source))
                          for index, cell in enumerate(notebook.cells) if cell.cell_type == "code")
+
+
+#: The ``get_ipython()`` call of a display-setting magic, as IPython's transformer writes it.
+_DISPLAY_MAGIC = re.compile(r"get_ipython\(\)\.run_line_magic\('(config|matplotlib)', '(InlineBackend\.[^'\n]*|inline)'\)")
 
 
 def run_script(chapter: Chapter, framework: str, params: dict, timeout: int = TIMEOUT) -> dict:

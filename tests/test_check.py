@@ -25,7 +25,8 @@ def test_an_edited_code_cell_is_stale(tmp_path):
     source = copy_chapters(tmp_path)
     text = source.read_text()
     source.write_text(text.replace("layer = CenteredLayer()\n", "layer = CenteredLayer()  # edited\n", 1))
-    line = text[: text.index("layer = CenteredLayer()\n")].count("\n") - 1  # the cell's fence line
+    before = text[: text.index("layer = CenteredLayer()\n")]
+    line = before[: before.rindex("```{code-cell}")].count("\n") + 1  # the cell's fence line
     found, records = split(check.problems(source.parent))
     assert len(found) == 1
     assert found[0].startswith("tabs/mxnet/custom-layers.ipynb: does not match ")

@@ -27,7 +27,7 @@ def _stored_notebooks():
             yield chapter, name, convert.notebook_path(chapter.name, name)
 
 
-@pytest.mark.parametrize("chapter,framework,path", [pytest.param(*item, id=f"{item[1]}-{item[0].name}")
+@pytest.mark.parametrize("chapter,framework,path", [pytest.param(*item, id=f"{item[0].name}-{item[1]}")
                                                     for item in _stored_notebooks()])
 def test_every_stored_notebook_says_under_its_title_what_it_ran_with(chapter, framework, path):
     notebook = nbformat.read(path, as_version=4)
