@@ -66,17 +66,21 @@ def test_the_line_is_in_no_key_and_not_for_nbval():
                                           if cell.cell_type == "code"}
 
 
-@pytest.fixture
-def stale_line(tmp_path, monkeypatch):
-    """(the chapter, a copy of the stored notebook whose line has no date, its path)."""
+def stored_without_kernel(tmp_path, monkeypatch, name: str, framework: str):
+    """(the chapter ``name``, its stored notebook of ``framework`` as current_stored gives it, a
+    path in tmp_path to write it to), with execution forbidden: a notebook whose key is
+    unchanged must not be executed again."""
     def no_kernel(*args, **kwargs):
         raise AssertionError("a notebook whose key is unchanged was executed again")
 
     monkeypatch.setattr(execute, "_execute", no_kernel)
-    chapter = read_chapter(NOTEBOOKS / f"{CHAPTER}.md")
-    notebook = current_stored(CHAPTER, FRAMEWORK)
-    target = tmp_path / f"{CHAPTER}.ipynb"
-    return chapter, notebook, target
+    return read_chapter(NOTEBOOKS / f"{name}.md"), current_stored(name, framework), tmp_path / f"{name}.ipynb"
+
+
+@pytest.fixture
+def stale_line(tmp_path, monkeypatch):
+    """(the chapter, a copy of the stored notebook whose line has no date, its path)."""
+    return stored_without_kernel(tmp_path, monkeypatch, CHAPTER, FRAMEWORK)
 
 
 def test_execute_on_unchanged_sources_writes_the_line_and_check_then_passes(stale_line):
@@ -197,13 +201,7 @@ CURRENT_CHAPTER, CURRENT_FRAMEWORK = "devices", "mxnet"
 @pytest.fixture
 def current(tmp_path, monkeypatch):
     """(the chapter, a copy of a current stored notebook with a true line, the path to write it to)."""
-    def no_kernel(*args, **kwargs):
-        raise AssertionError("a notebook whose key is unchanged was executed again")
-
-    monkeypatch.setattr(execute, "_execute", no_kernel)
-    chapter = read_chapter(NOTEBOOKS / f"{CURRENT_CHAPTER}.md")
-    notebook = current_stored(CURRENT_CHAPTER, CURRENT_FRAMEWORK)
-    target = tmp_path / f"{CURRENT_CHAPTER}.ipynb"
+    chapter, notebook, target = stored_without_kernel(tmp_path, monkeypatch, CURRENT_CHAPTER, CURRENT_FRAMEWORK)
     convert.write_notebook(notebook, target)
     assert check._notebook_problems(chapter, CURRENT_FRAMEWORK, target) == []
     return chapter, notebook, target
