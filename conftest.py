@@ -2,7 +2,7 @@
 
 The notebooks name Jupyter's generic kernelspec (``python3``) so that a reader's Jupyter opens
 them without a kernel dialog; the framework's kernel, ``tabbook-<framework>``, is recorded under
-``metadata.tabbook.kernel``. nbval starts the kernel the notebook names unless
+``metadata.dlblocks.kernel``. nbval starts the kernel the notebook names unless
 ``--nbval-kernel-name`` (or ``--nbval-current-env``) is given, so for each notebook that names
 its framework's kernel, this sets that option while nbval starts the kernel.
 
@@ -44,7 +44,7 @@ import os, sys
 checkout = {root!r}
 assert not any(os.path.realpath(p or os.getcwd()).startswith(checkout) for p in sys.path), sys.path
 assert not os.path.realpath(os.getcwd()).startswith(checkout), os.getcwd()
-assert 'tabbook' not in sys.modules or sys.modules['tabbook'].__file__ == '<tabbook>', sys.modules['tabbook']
+assert 'tabbook' not in sys.modules or sys.modules['dlblocks'].__file__ == '<tabbook>', sys.modules['dlblocks']
 start = {start!r}  # the empty folder the kernel started in
 assert os.listdir(start) == [], f"the notebook wrote {{sorted(os.listdir(start))}} beside itself"
 """
@@ -52,7 +52,7 @@ assert os.listdir(start) == [], f"the notebook wrote {{sorted(os.listdir(start))
 
 def _setup_in_framework_kernel(self):
     options = self.parent.config.option
-    meta = self.nb.metadata.get("tabbook")
+    meta = self.nb.metadata.get("dlblocks")
     kernel = meta.get("kernel") if isinstance(meta, dict) else None
     chosen = bool(kernel) and not (options.nbval_kernel_name or options.nbval_current_env)
     folder = contextlib.ExitStack()
@@ -90,7 +90,7 @@ def _teardown_and_remove_folder(self):
 def _collect_with_reader_check(self):
     """nbval's items of the notebook, and for a notebook of the book one more: the reader's view."""
     items = list(_nbval_collect(self))
-    meta = self.nb.metadata.get("tabbook")
+    meta = self.nb.metadata.get("dlblocks")
     if items and isinstance(meta, dict) and meta.get("kernel"):
         cell = nbformat.v4.new_code_cell(READER_CHECK)  # formatted at setup, once the folder exists
         self._tabbook_reader_cell = cell

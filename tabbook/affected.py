@@ -20,7 +20,7 @@ index included, plus untracked files (:func:`changed_files`). From it, staticall
   record is checked too.
 * **Brought up to date without executing** (``Plan.refresh``, ``Plan.saved``): notebooks whose
   cells and key are unchanged but whose cell metadata is not the converter's (a blank line moved
-  a cell's source line), and the files of ``tabbook/saved/`` that ``convert`` would write: the
+  a cell's source line), and the files of ``library/dlblocks/`` that ``convert`` would write: the
   run rewrites them as ``execute`` and ``convert`` would, so ``check`` passes after it.
 * **Unit tests** (:func:`plan_tests`): every test module under ``tests/`` that changed, or that
   imports a changed module, directly or through other modules of ``tabbook/`` and ``tests/``
@@ -76,7 +76,7 @@ class Plan:
     (``tests/test_book.py::test_x``, :func:`book_tests`): why}; ``unmapped``: {changed file: note};
     ``refresh``: {(chapter, framework): why} for notebooks whose cells and key are unchanged but
     whose cell metadata (a cell's source line) is not the converter's: rewritten as ``execute``
-    rewrites them, not executed; ``saved``: {file of ``tabbook/saved/``: why} for those that
+    rewrites them, not executed; ``saved``: {file of ``library/dlblocks/``: why} for those that
     ``convert`` would write or delete (the chapters' saved cells moved or changed); ``broken``: modules of
     ``tabbook/`` and ``tests/`` that import a module with no file (each fails the run);
     ``browser``: the planned test files that drive Chromium.
@@ -172,11 +172,11 @@ def notebook_change(fresh: nbformat.NotebookNode, old: nbformat.NotebookNode | N
     if convert.code_fingerprint(fresh) == convert.code_fingerprint(old):
         return ""
     where = check.first_difference(fresh, old)
-    if where in (standalone.REQUIREMENTS_ID, standalone.HELPERS_ID):
+    if where == standalone.SETUP_ID:
         saved = check.saved_changes(fresh, old)
         return (f"the saved code it uses changed ({saved})" if saved else
                 f"its generated {where} cell changed (the lock, or the book's helper modules)")
-    kind = next((cell.cell_type for cell in fresh.cells if cell.metadata.get("tabbook", {}).get("line") == where), "")
+    kind = next((cell.cell_type for cell in fresh.cells if cell.metadata.get("dlblocks", {}).get("line") == where), "")
     what = {"markdown": "the prose cell", "code": "the code cell"}.get(kind, "the cell")
     return f"{what} at {_relative(chapter.path)}:{where} changed"
 
@@ -202,7 +202,7 @@ def plan_notebooks(chapters: list[Chapter], root: Path, base: str, changed: list
                 stored, _ = execute.read_stored(path, chapter.name, name)
                 if stored is None:
                     why = f"{_relative(path)} is missing or damaged"
-                elif stored.metadata.get("tabbook", {}).get("execution_key") != execute.execution_key(fresh, name):
+                elif stored.metadata.get("dlblocks", {}).get("execution_key") != execute.execution_key(fresh, name):
                     why = f"{_relative(path)} was executed with another lock or notebook helpers"
             if not why and _relative(path) in changed_set:
                 why = f"{_relative(path)} changed"
@@ -825,13 +825,14 @@ def make_plan(chapters: list[Chapter], root: Path = ROOT, base: str = "HEAD") ->
 
 
 def saved_changes(chapters: list[Chapter], root: Path) -> dict[str, str]:
-    """{file of ``tabbook/saved/`` (relative to ``root``): why} for each that ``convert`` would
+    """{file of ``library/dlblocks/`` (relative to ``root``): why} for each that ``convert`` would
     write or delete for ``chapters`` (:func:`tabbook.savedcode.write_modules`).
 
     Raises:
         SourceError: a saved cell is malformed.
     """
-    folder = root / "tabbook" / "saved"
+    folder = savedcode.saved_dir(root / "notebooks")
+    shown = folder.relative_to(root).as_posix()
     expected = savedcode.expected_files(chapters)
     found = {}
     for name, text in expected.items():
@@ -841,9 +842,10 @@ def saved_changes(chapters: list[Chapter], root: Path) -> dict[str, str]:
         except (OSError, UnicodeDecodeError):
             same = False
         if not same:
-            found[f"tabbook/saved/{name}"] = "written: the chapters' saved cells give another text (or a source line moved)"
-    found.update({f"tabbook/saved/{name}.py": f"deleted: no chapter saves code for {get(name).title}" for name in NAMES
-                  if f"{name}.py" not in expected and savedcode.generated(folder / f"{name}.py")})
+            found[f"{shown}/{name}"] = "written: the chapters' saved cells give another text (or a source line moved)"
+    found.update({f"{shown}/{get(name).module}.py": f"deleted: no chapter saves code for {get(name).title}"
+                  for name in NAMES if f"{get(name).module}.py" not in expected
+                  and savedcode.generated(folder / f"{get(name).module}.py")})
     return found
 
 

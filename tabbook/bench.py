@@ -50,7 +50,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from . import convert, numpy_mlp, profiles, reaper
-from .data import load_mnist
+from dlblocks.data import load_mnist
 from .errors import BuildError, display_path
 from .files import atomic_write_bytes, atomic_write_text, kernel_folder
 from .frameworks import NAMES, ROOT, get

@@ -6,7 +6,7 @@ executed against another lock file or notebook helpers, or when the saved code i
 helpers cell) is not what the chapters save now, or when its cells' metadata is not the
 converter's, or its "Executed on" line (:mod:`tabbook.provenance`) is missing or not what its
 metadata gives (``build.py execute`` rewrites both without executing). Notebooks with no chapter behind them, notebooks
-of a framework their chapter omits, and saved modules under ``tabbook/saved/`` that differ from
+of a framework their chapter omits, and saved modules in ``library/dlblocks/`` that differ from
 the chapters' cells tagged ``save`` (:func:`tabbook.savedcode.module_problems`) are reported too,
 and so is every mutation whose outcome record (``notebooks/<chapter>.claims.record``) is missing,
 stale or not "killed" (:func:`tabbook.claimrecords.problems`).
@@ -102,7 +102,7 @@ def _notebook_problems(chapter, framework: str, target: Path) -> list[str]:
         return [str(error)]
     if convert.code_fingerprint(stored) != convert.code_fingerprint(fresh):
         where = first_difference(fresh, stored)
-        if where in (standalone.REQUIREMENTS_ID, standalone.HELPERS_ID):
+        if where == standalone.SETUP_ID:
             changed = saved_changes(fresh, stored)
             why = (f"the saved code it uses changed: {changed}" if changed else
                    "the framework's lock or the book's helper modules changed")
@@ -113,7 +113,7 @@ def _notebook_problems(chapter, framework: str, target: Path) -> list[str]:
                   if cell.cell_type == "code" and cell.get("execution_count") is None]
     if unexecuted:
         return [f"{display_path(target)}: code cell {unexecuted[0]} was never executed; {rebuild}"]
-    if stored.metadata.get("tabbook", {}).get("execution_key") != execute.execution_key(fresh, framework):
+    if stored.metadata.get("dlblocks", {}).get("execution_key") != execute.execution_key(fresh, framework):
         return [f"{display_path(target)}: executed with another {display_path(get(framework).requirements)} "
                 f"or notebook helpers; {rebuild}"]
     stale = convert.stale_metadata(stored, fresh)
@@ -144,16 +144,16 @@ def first_difference(fresh, stored) -> int | str:
     stored_cells = convert.converter_cells(stored)  # without the executor's "Executed on" cell
     for new, old in zip(fresh.cells, stored_cells):
         if (new.cell_type, new.source, new.metadata.get("tags")) != (old.cell_type, old.source, old.metadata.get("tags")):
-            meta = new.metadata.get("tabbook", {})
+            meta = new.metadata.get("dlblocks", {})
             return meta.get("generated") or meta.get("line", "?")
     longer = fresh.cells[len(stored_cells):] or stored_cells[len(fresh.cells):]
-    return longer[0].metadata.get("tabbook", {}).get("line", "?") if longer else "?"
+    return longer[0].metadata.get("dlblocks", {}).get("line", "?") if longer else "?"
 
 
 
 def saved_changes(fresh, stored) -> str:
     """What differs between the saved code that the helpers cells of two notebooks carry: the
-    definitions, as ``tabbook.saved.pytorch.train, ...``, or "its comments or layout"; empty when
+    definitions, as ``dlblocks.torch.train, ...``, or "its comments or layout"; empty when
     it is the same."""
     new, old = _embedded(fresh), _embedded(stored)
     if new == old:
@@ -167,7 +167,7 @@ def saved_changes(fresh, stored) -> str:
 def _embedded(notebook) -> dict[str, str]:
     """{saved module: source} that the notebook's helpers cell carries."""
     cell = next((cell for cell in notebook.cells
-                 if cell.metadata.get("tabbook", {}).get("generated") == standalone.HELPERS_ID), None)
+                 if cell.metadata.get("dlblocks", {}).get("generated") == standalone.SETUP_ID), None)
     return standalone.embedded_saved(cell.source) if cell else {}
 
 

@@ -35,7 +35,7 @@ notebook that runs is F's code cells before the target cell (without the cells a
 ``skip`` entry matches, unless the mutation's ``run`` lists it, nor those its own ``skip``
 matches: an earlier cell whose assert the mutation would fail first) and the target cell,
 mutated, in an empty temporary working directory. The cells the converter generates (setup
-code, ``metadata.tabbook.generated``) run too but are neither mutated nor searched for asserts.
+code, ``metadata.dlblocks.generated``) run too but are neither mutated nor searched for asserts.
 
 The *coverage* of a chapter lists every assert of every framework notebook as mutated (some
 mutation targets it), unmutated (an ``unmutated`` entry names it, with its reason) or uncovered.
@@ -91,7 +91,7 @@ class AssertSite:
     """One ``assert`` statement of a framework notebook.
 
     ``cell`` is the index of its cell in the framework notebook, ``source_line`` the chapter line
-    where that cell begins (``cell.metadata.tabbook.line``), ``line`` and ``end_line`` its first
+    where that cell begins (``cell.metadata.dlblocks.line``), ``line`` and ``end_line`` its first
     and last line in the cell (1-based), ``text`` the statement as written.
     """
 
@@ -394,14 +394,14 @@ def find_asserts(notebook: nbformat.NotebookNode) -> list[AssertSite]:
     parsing; a cell that still does not parse as Python is passed over. Asserts inside functions
     and classes count too. The notebook is one made by :func:`tabbook.convert.to_notebook`.
     """
-    meta = notebook.metadata.get("tabbook", {})
+    meta = notebook.metadata.get("dlblocks", {})
     sites = []
     for index, cell in enumerate(notebook.cells):
         if not _chapter_code(cell):
             continue
         for line, end_line, text in _cell_asserts(cell.source) or []:
             sites.append(AssertSite(meta.get("chapter", ""), meta.get("source", ""), meta.get("framework", ""),
-                                    index, cell.metadata.get("tabbook", {}).get("line", 0), line, end_line, text))
+                                    index, cell.metadata.get("dlblocks", {}).get("line", 0), line, end_line, text))
     return sites
 
 
@@ -421,8 +421,8 @@ def _cell_asserts(source: str) -> tuple[tuple[int, int, str], ...] | None:
 
 def _chapter_code(cell) -> bool:
     """True for a code cell of the chapter, False for prose and for cells the converter generates
-    (``metadata.tabbook.generated``: setup code that runs but states no claim and is not mutated)."""
-    return cell.cell_type == "code" and not cell.metadata.get("tabbook", {}).get("generated")
+    (``metadata.dlblocks.generated``: setup code that runs but states no claim and is not mutated)."""
+    return cell.cell_type == "code" and not cell.metadata.get("dlblocks", {}).get("generated")
 
 
 @dataclasses.dataclass
@@ -493,17 +493,17 @@ def _replace(path: Path, notebook: nbformat.NotebookNode, mutation: Mutation):
     """
     mutated = copy.copy(notebook)  # a new list of the same cells: a cell is copied when a pair changes it
     mutated.cells = list(notebook.cells)
-    framework = notebook.metadata["tabbook"]["framework"]
+    framework = notebook.metadata["dlblocks"]["framework"]
     counts, changed = [], set()
     for number, pair in enumerate(mutation.replace, 1):
         hits = [index for index, cell in enumerate(mutated.cells)
                 for _ in range(cell.source.count(pair.old) if _chapter_code(cell) else 0)]
         if len(hits) > 1:
-            lines = ", ".join(str(line) for line in sorted({mutated.cells[index].metadata["tabbook"]["line"]
+            lines = ", ".join(str(line) for line in sorted({mutated.cells[index].metadata["dlblocks"]["line"]
                                                              for index in hits}))
             raise SourceError(path, pair.line, f"mutation {mutation.claim!r}: [old, new] pair {number} is ambiguous "
                               f"in {framework}: {pair.old!r} occurs {len(hits)} times (cells at lines {lines} "
-                              f"of {notebook.metadata['tabbook']['source']})",
+                              f"of {notebook.metadata['dlblocks']['source']})",
                               "add context to the old text (a neighbouring line) so that it occurs once")
         if hits:
             if hits[0] not in changed:
@@ -517,21 +517,21 @@ def _replace(path: Path, notebook: nbformat.NotebookNode, mutation: Mutation):
 
 def _target(path: Path, notebook: nbformat.NotebookNode, mutation: Mutation, changed: tuple[int, ...]) -> AssertSite:
     """The first assert in or after the first changed cell whose text contains the framework's fails string."""
-    framework = notebook.metadata["tabbook"]["framework"]
+    framework = notebook.metadata["dlblocks"]["framework"]
     fails = mutation.fails[framework]
     for site in find_asserts(notebook):
         if site.cell >= changed[0] and fails in site.text:
             return site
-    first = notebook.cells[changed[0]].metadata["tabbook"]["line"]
+    first = notebook.cells[changed[0]].metadata["dlblocks"]["line"]
     raise SourceError(path, mutation.fails_lines[framework],
                       f"mutation {mutation.claim!r}: no {framework} assert in or after the first changed cell "
-                      f"(line {first} of {notebook.metadata['tabbook']['source']}) contains {fails!r}",
+                      f"(line {first} of {notebook.metadata['dlblocks']['source']}) contains {fails!r}",
                       "'fails' is a part of the assert statement that the mutation makes fail, as written "
                       "in the chapter")
 
 
 def _mutant(path: Path, notebook: nbformat.NotebookNode, mutation: Mutation) -> Mutant:
-    framework = notebook.metadata["tabbook"]["framework"]
+    framework = notebook.metadata["dlblocks"]["framework"]
     mutated, counts, changed = _replace(path, notebook, mutation)
     _check_changes(path, mutation, framework, counts)
     target = _mutated_target(path, notebook, mutated, _target(path, notebook, mutation, changed), mutation)
@@ -659,7 +659,7 @@ def _judge(notebook, indices: list[int], running: list[int], failure: str, targe
         return "broken", f"the kernel {failure or 'failed before the first cell'}"
     at = running[0]
     cell = notebook.cells[at]
-    line = cell.metadata.get("tabbook", {}).get("line")
+    line = cell.metadata.get("dlblocks", {}).get("line")
     where = f"cell {indices[at] + 1} ({f'source {target.source}:{line}' if line else 'generated by the converter'})"
     if failure:
         return "broken", f"{where} {failure}"

@@ -23,8 +23,8 @@ from . import execute as execute_module
 from . import files
 from . import reaper
 from . import savedcode
-from .data import ENV_VAR as MNIST_ENV_VAR
-from .data import MNISTError, check_env_dir
+from dlblocks.data import ENV_VAR as MNIST_ENV_VAR
+from dlblocks.data import MNISTError, check_env_dir
 from .errors import BuildError, SourceError, display_path
 from .frameworks import NAMES, NOTEBOOKS, ROOT, get
 from .source import Chapter, find_chapters, read_chapter
@@ -100,7 +100,7 @@ WRITER_LOCK = ROOT / "build" / ".writer.lock"
 @contextlib.contextmanager
 def _one_writer(args, argv: list[str] | None):
     """Hold :data:`WRITER_LOCK` while a step that writes the checkout's outputs runs (the main
-    job, convert, execute, html, pdf, bench: tabs/, tabbook/saved/, build/; claims --run and
+    job, convert, execute, html, pdf, bench: tabs/, library/dlblocks/, build/; claims --run and
     --stale: notebooks/*.claims.record); a second such step started meanwhile stops at once with
     a clear error instead of writing the same files.
 
@@ -266,7 +266,7 @@ def _parser() -> argparse.ArgumentParser:
                     "coverage of the chapters touched, then run nbval over the affected notebooks and the unit "
                     "test modules the change reaches (those that changed, import a changed or missing module, "
                     "name a changed file, or read a changed chapter). Notebooks whose only change is a moved "
-                    "source line get their metadata, and tabbook/saved/ its modules, brought up to date "
+                    "source line get their metadata, and library/dlblocks/ its modules, brought up to date "
                     "without executing. See docs/testing.md.")
     sub.add_argument("--since", default="HEAD", metavar="REF",
                      help="compare the working tree with this commit, branch or tag (default: %(default)s)")
@@ -394,7 +394,7 @@ def cmd_env(args) -> int:
 
 
 def cmd_convert(args) -> int:
-    """Write the saved modules (tabbook/saved/, from every chapter) and the unexecuted notebooks."""
+    """Write the saved modules (library/dlblocks/, from every chapter) and the unexecuted notebooks."""
     chapters = _chapters(args.chapters)
     # Every notebook first: a chapter that cannot be converted leaves every file as it was.
     notebooks = {(chapter.name, name): convert_module.to_notebook(chapter, name)

@@ -2,7 +2,7 @@
 
 Each framework notebook holds, in source order, the shared cells and the cells tagged for that
 framework. Framework tags are dropped (the notebook belongs to one framework); other tags stay.
-Every cell records its index in the chapter under ``metadata.tabbook.cell`` so the book can merge
+Every cell records its index in the chapter under ``metadata.dlblocks.cell`` so the book can merge
 the four executed notebooks back into one page. Conversion is deterministic: the same chapter
 gives byte-identical notebooks (cell ids are derived from the chapter cell index).
 """
@@ -43,7 +43,7 @@ def to_notebook(chapter: Chapter, framework: str) -> nbformat.NotebookNode:
     for index, cell in enumerate(chapter.cells):
         if framework not in cell.frameworks:
             continue
-        metadata = {"tabbook": {"cell": index, "line": cell.line}}
+        metadata = {"dlblocks": {"cell": index, "line": cell.line}}
         if cell.tags:
             metadata["tags"] = list(cell.tags)
         if cell.kind == "code":
@@ -57,10 +57,10 @@ def to_notebook(chapter: Chapter, framework: str) -> nbformat.NotebookNode:
     notebook.metadata = {
         # The generic kernelspec, which every Jupyter and Colab has: a reader's Jupyter opens the
         # notebook without a kernel dialog. The book's tools run it in the framework's own kernel,
-        # named under tabbook.kernel (execute, nbval through conftest.py, claims, bench).
+        # named under dlblocks.kernel (execute, nbval through conftest.py, claims, bench).
         "kernelspec": dict(GENERIC_KERNELSPEC),
         "language_info": {"name": "python"},
-        "tabbook": {
+        "dlblocks": {
             "chapter": chapter.name,
             "title": chapter.title,
             "framework": framework,
@@ -69,7 +69,7 @@ def to_notebook(chapter: Chapter, framework: str) -> nbformat.NotebookNode:
         },
     }
     if chapter.report:  # evaluated after the last cell by the executor (tabbook.report)
-        notebook.metadata["tabbook"]["report"] = dict(chapter.report)
+        notebook.metadata["dlblocks"]["report"] = dict(chapter.report)
     standalone.add_setup_cells(notebook, fw, chapter.name, savedcode.for_notebook(chapter, framework))
     return notebook
 
@@ -84,10 +84,10 @@ def code_fingerprint(notebook: nbformat.NotebookNode) -> str:
     """
     cells = [
         {"type": cell.cell_type, "source": cell.source, "tags": cell.metadata.get("tags", []),
-         "cell": cell.metadata.get("tabbook", {}).get("cell")}
+         "cell": cell.metadata.get("dlblocks", {}).get("cell")}
         for cell in converter_cells(notebook)
     ]
-    kernel = notebook.metadata.get("tabbook", {}).get("kernel") or notebook.metadata.get("kernelspec", {}).get("name")
+    kernel = notebook.metadata.get("dlblocks", {}).get("kernel") or notebook.metadata.get("kernelspec", {}).get("name")
     payload = json.dumps({"kernel": kernel, "cells": cells}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 

@@ -1,5 +1,5 @@
 """What one more notebook and one more mutation cost the test suite, per framework, computed from
-what the book recorded: each executed notebook's ``metadata.tabbook.seconds`` (its execution, the
+what the book recorded: each executed notebook's ``metadata.dlblocks.seconds`` (its execution, the
 kernel's start included) and each mutation record's ``seconds`` (its run, two at a time).
 
 ``python -m tabbook.costs`` prints the table that docs/testing.md quotes (Markdown).
@@ -36,7 +36,7 @@ def notebook_seconds(tabs: Path = TABS, warn: Callable[[str], None] | None = Non
 
     A notebook that recorded none (not executed) is left out silently; one that cannot be read
     (no such file, not UTF-8, not JSON, JSON nested too deeply for the parser, no metadata),
-    or whose ``metadata.tabbook.seconds`` is not a finite number of seconds at least 0 (``nan``,
+    or whose ``metadata.dlblocks.seconds`` is not a finite number of seconds at least 0 (``nan``,
     a string), is left out with a line to ``warn`` (default: standard error) naming the file.
     """
     warn = warn or _stderr
@@ -48,12 +48,12 @@ def notebook_seconds(tabs: Path = TABS, warn: Callable[[str], None] | None = Non
             warn(f"warning: {display_path(path)}: not a readable notebook ({_reason(error)}); left out of the costs "
                  f"(restore it with: git checkout -- {display_path(path)}, or execute it again)")
             continue
-        tabbook = meta.get("tabbook") if isinstance(meta, dict) else None
+        tabbook = meta.get("dlblocks") if isinstance(meta, dict) else None
         if not isinstance(tabbook, dict) or "seconds" not in tabbook:
             continue  # not executed
         seconds = seconds_value(tabbook["seconds"])
         if seconds is None:
-            warn(f"warning: {display_path(path)}: metadata.tabbook.seconds is {_shown(tabbook['seconds'])}, not a number "
+            warn(f"warning: {display_path(path)}: metadata.dlblocks.seconds is {_shown(tabbook['seconds'])}, not a number "
                  "of seconds (finite, at least 0); left out of the costs (execute the notebook again to record it)")
             continue
         found.setdefault(path.parent.name, []).append(seconds)

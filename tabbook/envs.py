@@ -250,7 +250,7 @@ def kernel_spec(framework: Framework, device: str | None = None) -> dict:
         "language": "python",
         "env": {"PYTHONPATH": str(ROOT), "VIRTUAL_ENV": str(folder),
                 "PATH": f"{folder / 'bin'}{os.pathsep}${{PATH}}"},
-        "metadata": {"tabbook": {"lock_sha256": requirements_hash(framework, device),
+        "metadata": {"dlblocks": {"lock_sha256": requirements_hash(framework, device),
                                  "device": env_device(framework, device)}},
     }
 

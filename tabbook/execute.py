@@ -276,7 +276,7 @@ def execution_key(notebook: nbformat.NotebookNode, framework: str) -> str:
     digest.update(get(framework).requirements.read_bytes())
     for helper in NOTEBOOK_HELPERS:
         digest.update(helper.read_bytes())
-    report = notebook.metadata.get("tabbook", {}).get("report")
+    report = notebook.metadata.get("dlblocks", {}).get("report")
     if report:  # the results the build reads after the last cell (tabbook.report)
         digest.update(json.dumps(report, sort_keys=True).encode())
     return digest.hexdigest()
@@ -309,11 +309,11 @@ def execute(notebook: nbformat.NotebookNode, path: Path, *, timeout: int = DEFAU
     notebook whose key is unchanged but whose cell metadata is not the converter's gets the
     converter's without being executed again (:func:`_cached`).
     """
-    meta = notebook.metadata["tabbook"]
+    meta = notebook.metadata["dlblocks"]
     chapter, framework = meta["chapter"], meta["framework"]
     key = execution_key(notebook, framework)
     stored, damage = (None, "") if force else read_stored(path, chapter, framework)
-    if stored is not None and stored.metadata.get("tabbook", {}).get("execution_key") == key:
+    if stored is not None and stored.metadata.get("dlblocks", {}).get("execution_key") == key:
         return _cached(stored, notebook, path)
     result = _execute(notebook, path, key, timeout, limits, stop)
     if damage:
@@ -330,15 +330,15 @@ def _cached(stored: nbformat.NotebookNode, notebook: nbformat.NotebookNode, path
     it was and fails the Result. A notebook executed before the executor recorded the date gets
     the date of the commit that brought its execution key (:func:`tabbook.provenance.committed_date`);
     where git does not know it, the notebook is left without a line (``build.py check`` says so)."""
-    meta = notebook.metadata["tabbook"]
+    meta = notebook.metadata["dlblocks"]
     chapter, framework = meta["chapter"], meta["framework"]
     result = Result(chapter, framework, "cached", records=report_module.results(stored))
     if convert.code_fingerprint(stored) != convert.code_fingerprint(notebook):
         return result  # its cells were edited by hand, keeping the key: build.py check reports it
     stale = convert.stale_metadata(stored, notebook)
     updated = convert.with_fresh_metadata(stored, notebook) if stale else copy.deepcopy(stored)
-    if not isinstance(updated.metadata["tabbook"].get("executed"), dict):
-        date = provenance.committed_date(path, updated.metadata["tabbook"].get("execution_key", ""))
+    if not isinstance(updated.metadata["dlblocks"].get("executed"), dict):
+        date = provenance.committed_date(path, updated.metadata["dlblocks"].get("execution_key", ""))
         if date:
             provenance.record(updated, framework, date)
     updated = provenance.with_line(updated)
@@ -373,7 +373,7 @@ def cells_label(notebook: nbformat.NotebookNode, indices: list[int], shown: int 
     of ``notebook`` at ``indices`` (0-based), the first ``shown`` of them named; for a message."""
     labels = []
     for index in indices[:shown]:
-        meta = notebook.cells[index].metadata.get("tabbook", {})
+        meta = notebook.cells[index].metadata.get("dlblocks", {})
         where = f"the generated {meta['generated']} cell" if meta.get("generated") else f"source line {meta.get('line', '?')}"
         labels.append(f"cell {index + 1} ({where})")
     more = len(indices) - shown
@@ -383,7 +383,7 @@ def cells_label(notebook: nbformat.NotebookNode, indices: list[int], shown: int 
 def _execute(notebook: nbformat.NotebookNode, path: Path, key: str, timeout: int, limits: Limits,
              stop: threading.Event | None) -> Result:
     """:func:`execute` past its cache: run the notebook, write it with its execution ``key``."""
-    meta = notebook.metadata["tabbook"]
+    meta = notebook.metadata["dlblocks"]
     chapter, framework = meta["chapter"], meta["framework"]
     try:
         envs.check_env(get(framework))
@@ -398,7 +398,7 @@ def _execute(notebook: nbformat.NotebookNode, path: Path, key: str, timeout: int
 def _run(notebook: nbformat.NotebookNode, path: Path, key: str, timeout: int, limits: Limits,
          stop: threading.Event | None, log) -> Result:
     """:func:`_execute` once the environment is known to work; the kernel writes to ``log``."""
-    meta = notebook.metadata["tabbook"]
+    meta = notebook.metadata["dlblocks"]
     chapter, framework = meta["chapter"], meta["framework"]
     running: list[int] = []  # the index of the cell being executed, set by nbclient's hook
 
@@ -445,11 +445,11 @@ def _run(notebook: nbformat.NotebookNode, path: Path, key: str, timeout: int, li
             f"{framework}: {chapter}: {unshowable}: the book cannot show it, so the notebook is not written "
             f"({display_path(path)} is as it was); fix what the cell displays"))
     try:
-        report_module.take_values(notebook)  # into metadata.tabbook.results, read below
+        report_module.take_values(notebook)  # into metadata.dlblocks.results, read below
     except BuildError as error:
         return Result(chapter, framework, "failed", seconds, error=f"{framework}: {chapter}: {error}")
-    notebook.metadata["tabbook"]["execution_key"] = key
-    notebook.metadata["tabbook"]["seconds"] = round(seconds, 1)  # for balancing test shards (tabbook.shard)
+    notebook.metadata["dlblocks"]["execution_key"] = key
+    notebook.metadata["dlblocks"]["seconds"] = round(seconds, 1)  # for balancing test shards (tabbook.shard)
     provenance.record(notebook, framework, provenance.today())
     notebook = provenance.with_line(notebook)  # "Executed on ...", under the title
     scrub.scrub_notebook(notebook)  # published outputs: merged streams, no paths of this machine
@@ -477,21 +477,21 @@ def _unshowable_output(notebook) -> str:
 
 def _where(cell, notebook) -> str:
     """`` (source path:line)`` of a converted cell, or `` (generated by the converter)``."""
-    line = cell.metadata.get("tabbook", {}).get("line")
-    source = notebook.metadata.get("tabbook", {}).get("source")
+    line = cell.metadata.get("dlblocks", {}).get("line")
+    source = notebook.metadata.get("dlblocks", {}).get("source")
     return f" (source {source}:{line})" if line else " (generated by the converter)"
 
 
 def _failure(notebook, running: list[int], start: float, what: str) -> Result:
     """The Result of a failed execution: which cell of which source line, with its traceback."""
-    meta = notebook.metadata["tabbook"]
+    meta = notebook.metadata["dlblocks"]
     report = f"{meta['framework']}: {meta['chapter']}: "
     if running and report_module.is_report_cell(notebook.cells[running[0]]):
         report += (f"the front matter's tabbook.report ({meta['source']}) {what} after the last cell"
                    + _traceback(notebook.cells[running[0]]))
     elif running:
         cell = notebook.cells[running[0]]
-        line = cell.metadata.get("tabbook", {}).get("line")
+        line = cell.metadata.get("dlblocks", {}).get("line")
         report += f"cell {running[0] + 1} (source {meta['source']}:{line}) {what}" + _traceback(cell)
     else:
         report += f"the kernel failed before the first cell: {what}"
@@ -500,7 +500,7 @@ def _failure(notebook, running: list[int], start: float, what: str) -> Result:
 
 def _interrupted(notebook, running: list[int], start: float, path: Path) -> Result:
     """The Result of an execution that its stop event ended: where it was; nothing written."""
-    meta = notebook.metadata["tabbook"]
+    meta = notebook.metadata["dlblocks"]
     where = (f"at cell {running[0] + 1}{_where(notebook.cells[running[0]], notebook)}" if running
              else "while its kernel started")
     return Result(meta["chapter"], meta["framework"], "interrupted", time.perf_counter() - start,

@@ -4,18 +4,18 @@ it was last executed, e.g. ``Executed on 2026-12-03 with torch 2.13.0, Python 3.
 Its facts are the execution's, kept in the notebook's metadata:
 
 * the date (UTC) and the framework's distribution and version, which the executor records in
-  ``metadata.tabbook.executed`` (``{"date": "2026-12-03", "versions": {"torch": "2.13.0"}}``;
+  ``metadata.dlblocks.executed`` (``{"date": "2026-12-03", "versions": {"torch": "2.13.0"}}``;
   the version is the lock's, which the execution key covers, so it is the one the execution had);
 * Python's major.minor, from ``metadata.language_info.version``, which the kernel reports to
   nbclient at execution;
 * the device: the ``device`` value that a chapter reports (``tabbook: report:``, in
-  ``metadata.tabbook.results``), shown as ``CPU`` or ``GPU``; ``CPU`` where the chapter reports none.
+  ``metadata.dlblocks.results``), shown as ``CPU`` or ``GPU``; ``CPU`` where the chapter reports none.
 
 The metadata gives no line (:func:`line` is None) unless the date is a real date not after today,
 the versions name one framework's distribution (:data:`DISTRIBUTIONS`) and nothing else, and the
 device is one of the known forms (:func:`device_label`); ``check`` reports each of these.
 
-The line is a generated Markdown cell (``metadata.tabbook.generated`` is :data:`EXECUTED_ID`)
+The line is a generated Markdown cell (``metadata.dlblocks.generated`` is :data:`EXECUTED_ID`)
 right after the title cell. That one cell, and only it, may carry the marker
 (:func:`marker_problem`): the code fingerprint leaves marked cells out, so any other marked cell (a
 code cell that nbval would run, a second line, a line elsewhere or with other text) makes
@@ -41,7 +41,7 @@ import nbformat
 from .frameworks import ROOT, get
 from .source import cell_id
 
-#: ``metadata.tabbook.generated`` of the line's cell.
+#: ``metadata.dlblocks.generated`` of the line's cell.
 EXECUTED_ID = "executed"
 #: The distribution that is each framework (the lock's name, PEP 503 form).
 DISTRIBUTIONS = {"mxnet": "mxnet", "pytorch": "torch", "tensorflow": "tensorflow-cpu", "mindspore": "mindspore"}
@@ -54,7 +54,7 @@ _DEVICE = re.compile(r"(?:/job:localhost/replica:\d+/task:\d+/device:|/device:|/
 
 def record(notebook: nbformat.NotebookNode, framework: str, date: str) -> None:
     """Record in ``notebook`` (in place) that it was executed on ``date`` (``YYYY-MM-DD``) with the
-    framework's version of its lock: ``metadata.tabbook.executed``.
+    framework's version of its lock: ``metadata.dlblocks.executed``.
 
     Raises:
         BuildError: the lock cannot be read (:func:`tabbook.standalone.lock_pins`);
@@ -64,7 +64,7 @@ def record(notebook: nbformat.NotebookNode, framework: str, date: str) -> None:
 
     distribution = DISTRIBUTIONS[framework]
     version = lock_pins(get(framework))[distribution]
-    notebook.metadata["tabbook"]["executed"] = {"date": date, "versions": {distribution: version}}
+    notebook.metadata["dlblocks"]["executed"] = {"date": date, "versions": {distribution: version}}
 
 
 def today() -> str:
@@ -76,7 +76,7 @@ def line(notebook: nbformat.NotebookNode) -> str | None:
     """The line that the notebook's metadata gives (see the module's docstring), or None where
     the metadata lacks the date or Python's version (a notebook executed before they were
     recorded), or where :func:`metadata_problem` finds it false."""
-    meta = notebook.metadata.get("tabbook", {})
+    meta = notebook.metadata.get("dlblocks", {})
     executed = meta.get("executed")
     python = notebook.metadata.get("language_info", {}).get("version")
     if not isinstance(executed, dict) or not isinstance(python, str) or metadata_problem(notebook):
@@ -92,7 +92,7 @@ def metadata_problem(notebook: nbformat.NotebookNode) -> str | None:
     none): a ``date`` that is no real date (``datetime.date.fromisoformat``) or is after today
     (UTC), ``versions`` other than exactly one framework's distribution (:data:`DISTRIBUTIONS`),
     or a ``device`` result that :func:`device_label` does not know. A clause for a message."""
-    meta = notebook.metadata.get("tabbook", {})
+    meta = notebook.metadata.get("dlblocks", {})
     executed = meta.get("executed") if isinstance(meta, dict) else None
     if executed is None:
         return None
@@ -121,7 +121,7 @@ def _short(value) -> str:
 
 
 def shape_problem(executed) -> str | None:
-    """What is wrong with a notebook's ``metadata.tabbook.executed``, or None: it must be a
+    """What is wrong with a notebook's ``metadata.dlblocks.executed``, or None: it must be a
     mapping with a ``date`` (``YYYY-MM-DD``) and ``versions``, a mapping of texts."""
     if not isinstance(executed, dict):
         return "is not a mapping"
@@ -151,14 +151,14 @@ def device_label(device) -> str | None:
 
 def is_line_cell(cell) -> bool:
     """Whether ``cell`` is the generated "Executed on" cell."""
-    return cell.get("metadata", {}).get("tabbook", {}).get("generated") == EXECUTED_ID
+    return cell.get("metadata", {}).get("dlblocks", {}).get("generated") == EXECUTED_ID
 
 
 def title_index(notebook: nbformat.NotebookNode) -> int:
     """The index of the title cell: the first cell the converter made from the chapter (the
     generated setup cells come before it); the last cell where there is none."""
     return next((index for index, cell in enumerate(notebook.cells)
-                 if not cell.get("metadata", {}).get("tabbook", {}).get("generated")), len(notebook.cells) - 1)
+                 if not cell.get("metadata", {}).get("dlblocks", {}).get("generated")), len(notebook.cells) - 1)
 
 
 def marked_indices(notebook: nbformat.NotebookNode) -> list[int]:
@@ -221,8 +221,8 @@ def with_line(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     if text is None:
         return updated
     title = title_index(updated)
-    cell = nbformat.v4.new_markdown_cell(text, metadata={"tabbook": {"generated": EXECUTED_ID}})
-    cell["id"] = cell_id(updated.metadata.get("tabbook", {}).get("chapter", "notebook"), EXECUTED_ID)
+    cell = nbformat.v4.new_markdown_cell(text, metadata={"dlblocks": {"generated": EXECUTED_ID}})
+    cell["id"] = cell_id(updated.metadata.get("dlblocks", {}).get("chapter", "notebook"), EXECUTED_ID)
     updated.cells.insert(title + 1, cell)
     return updated
 
@@ -238,7 +238,7 @@ def problem(notebook: nbformat.NotebookNode, framework: str) -> str | None:
     placed = placement_problem(notebook)
     if placed:
         return placed
-    executed = notebook.metadata.get("tabbook", {}).get("executed")
+    executed = notebook.metadata.get("dlblocks", {}).get("executed")
     if executed is None:
         return NO_DATE
     false = metadata_problem(notebook)

@@ -11,7 +11,7 @@ variables::
 :mod:`tabbook.execute` appends one cell (:func:`append_cell`) to the notebook it executes, runs
 it after the chapter's last cell, reads the values it printed and removes it again
 (:func:`take_values`) before the notebook is written, so the stored notebook holds no cell of the
-book's machinery. The values go to the notebook's metadata (``metadata.tabbook.results``), where
+book's machinery. The values go to the notebook's metadata (``metadata.dlblocks.results``), where
 the summary table (``build.py``'s main job) and a cached run read them (:func:`results`).
 """
 from __future__ import annotations
@@ -24,17 +24,17 @@ import nbformat
 
 from .errors import BuildError
 
-#: The ``metadata.tabbook.generated`` mark of the appended cell.
+#: The ``metadata.dlblocks.generated`` mark of the appended cell.
 GENERATED = "report"
 #: The line the appended cell prints before the values' JSON, so nothing else can be mistaken for it.
 _MARK = "tabbook-report:"
 
 
 def append_cell(notebook: nbformat.NotebookNode) -> bool:
-    """Append the cell that prints the notebook's report (``metadata.tabbook.report``: name ->
+    """Append the cell that prints the notebook's report (``metadata.dlblocks.report``: name ->
     expression) as one JSON line: numbers as floats, texts as texts. Return whether there was one
     to append."""
-    report = notebook.metadata.get("tabbook", {}).get("report") or {}
+    report = notebook.metadata.get("dlblocks", {}).get("report") or {}
     if not report:
         return False
     # Each expression on lines of its own, so that a comment in it cannot swallow what follows.
@@ -42,7 +42,7 @@ def append_cell(notebook: nbformat.NotebookNode) -> bool:
     code = ("import json as _tabbook_json\n"
             f"print({_MARK!r} + _tabbook_json.dumps({{_name: _value if isinstance(_value, str) else float(_value)\n"
             "    for _name, _value in {\n" + entries + "}.items()}))\n")
-    cell = nbformat.v4.new_code_cell(code, metadata={"tabbook": {"generated": GENERATED}})
+    cell = nbformat.v4.new_code_cell(code, metadata={"dlblocks": {"generated": GENERATED}})
     cell["id"] = "tabbook-report"
     notebook.cells.append(cell)
     return True
@@ -50,12 +50,12 @@ def append_cell(notebook: nbformat.NotebookNode) -> bool:
 
 def is_report_cell(cell: Any) -> bool:
     """Whether ``cell`` is the cell :func:`append_cell` appended."""
-    return cell.get("metadata", {}).get("tabbook", {}).get("generated") == GENERATED
+    return cell.get("metadata", {}).get("dlblocks", {}).get("generated") == GENERATED
 
 
 def take_values(notebook: nbformat.NotebookNode) -> dict[str, float | str]:
     """Remove the executed report cell from the end of ``notebook`` and return what it printed;
-    the values also go to ``metadata.tabbook.results``. An empty dict where there is no such cell.
+    the values also go to ``metadata.dlblocks.results``. An empty dict where there is no such cell.
 
     Raises:
         BuildError: the cell printed no report line, or a number that is not finite.
@@ -66,7 +66,7 @@ def take_values(notebook: nbformat.NotebookNode) -> dict[str, float | str]:
     text = "".join(output.get("text", "") for output in cell.get("outputs", [])
                    if output.get("output_type") == "stream")
     lines = [line for line in text.splitlines() if line.startswith(_MARK)]
-    meta = notebook.metadata["tabbook"]
+    meta = notebook.metadata["dlblocks"]
     if len(lines) != 1:
         raise BuildError(f"{meta['source']}: the front matter's tabbook.report printed no result; "
                          f"its expressions must not print")
@@ -80,11 +80,7 @@ def take_values(notebook: nbformat.NotebookNode) -> dict[str, float | str]:
 
 
 def results(notebook: Any) -> dict[str, float | str]:
-    """The results an executed notebook (an nbformat node) reported: ``metadata.tabbook.results``,
-    and the values of older notebooks that recorded them with :func:`tabbook.record.record`."""
-    from .record import recorded
-
-    values = recorded(notebook)
-    stored = notebook.get("metadata", {}).get("tabbook", {}).get("results") or {}
-    values.update({name: value if isinstance(value, str) else float(value) for name, value in stored.items()})
-    return values
+    """The results an executed notebook (an nbformat node) reported: ``metadata.dlblocks.results``
+    (numbers as floats, texts as they are)."""
+    stored = notebook.get("metadata", {}).get("dlblocks", {}).get("results") or {}
+    return {name: value if isinstance(value, str) else float(value) for name, value in stored.items()}

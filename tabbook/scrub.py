@@ -10,7 +10,7 @@ machine path                                            written as
 ======================================================  ===============
 a framework environment (``~/.cache/tabbook/envs/x``)    ``<env>``
 this checkout                                           ``<repo>``
-the MNIST folder (``$TABBOOK_MNIST_DIR``)               ``<mnist>``
+the MNIST folder (``$DLBLOCKS_MNIST_DIR``)               ``<mnist>``
 the base Python's standard library folder                ``<python>``
 the temporary folder                                    ``<tmp>``
 the home folder                                         ``~``
@@ -46,7 +46,7 @@ def machine_paths() -> list[tuple[str, str]]:
     """
     pairs = [
         (str(ROOT), "<repo>"),
-        (os.environ.get("TABBOOK_MNIST_DIR", ""), "<mnist>"),
+        (os.environ.get("DLBLOCKS_MNIST_DIR", ""), "<mnist>"),
         (sysconfig.get_paths(vars={"base": sys.base_prefix, "installed_base": sys.base_prefix})["stdlib"],
          "<python>"),
         (tempfile.gettempdir(), "<tmp>"),

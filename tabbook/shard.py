@@ -1,7 +1,7 @@
 """Splitting the test suite across CI machines: ``build.py test --shard K/N``.
 
 Shard K of N runs a deterministic share of the notebooks, whole notebooks, balanced by the
-execution time each notebook recorded when it was last executed (``metadata.tabbook.seconds``,
+execution time each notebook recorded when it was last executed (``metadata.dlblocks.seconds``,
 written by :mod:`tabbook.execute`): every test that belongs to one notebook (nbval over it, its
 mutation tests, its standalone run) runs in that notebook's shard, and the tests that belong to
 no notebook (the unit and browser tests) run in shard 1, which the balancing counts as
@@ -60,7 +60,7 @@ def recorded_seconds(tabs: Path) -> dict[Key, float]:
     found: dict[Key, float] = {}
     for path in sorted(tabs.glob("*/*.ipynb")):
         try:
-            seconds = float(json.loads(path.read_text(encoding="utf-8"))["metadata"]["tabbook"]["seconds"])
+            seconds = float(json.loads(path.read_text(encoding="utf-8"))["metadata"]["dlblocks"]["seconds"])
         except (OSError, ValueError, KeyError, TypeError, RecursionError):  # damaged: stored.read says how
             seconds = UNKNOWN_SECONDS
         found[(path.stem, path.parent.name)] = seconds

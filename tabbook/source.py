@@ -37,7 +37,7 @@ from .frameworks import ALL_TAG, NAMES
 
 #: Tags that are not frameworks but are understood by the tools downstream (nbval, MyST-NB).
 #: ``solution``: an exercise's solution, which the book collapses into a dropdown. ``save``: a code
-#: cell whose code also goes into ``tabbook/saved/<framework>.py`` (:mod:`tabbook.savedcode`).
+#: cell whose code also goes into ``library/dlblocks/<module>.py`` (:mod:`tabbook.savedcode`).
 OTHER_TAGS = frozenset({"raises-exception", "full-width", "margin", "scroll-output", "solution",
                         savedcode.SAVE_TAG})
 OTHER_TAG_PREFIXES = ("nbval-", "hide-", "remove-", "bench-")
@@ -430,7 +430,7 @@ def _check_metadata(path: Path, line: int, kind: str, metadata) -> None:
 
 
 def _omissions(path: Path, front: dict) -> dict[str, str]:
-    settings = front.get("tabbook") or {}
+    settings = front.get("dlblocks") or {}
     if not isinstance(settings, dict):
         raise SourceError(path, 2, "front matter 'tabbook' must be a mapping",
                           'write tabbook: {omit: {mindspore: "why it is left out"}}')
@@ -462,7 +462,7 @@ def _report(path: Path, front: dict, lines: list[str]) -> dict[str, str]:
     """
     import ast
 
-    settings = front.get("tabbook") or {}
+    settings = front.get("dlblocks") or {}
     line = _front_line(lines, "tabbook")
     for key in settings:
         if key not in _SETTINGS:

@@ -1,30 +1,35 @@
 """Make a framework notebook run on its own: in a reader's Jupyter, Colab or VS Code, from an
 empty folder, with no file of this repository.
 
-The converter puts two generated code cells at the top of every framework notebook:
+The converter puts one generated code cell, the **setup cell**, at the top of every framework
+notebook (:func:`setup_cell`). It does two things:
 
-* the **requirements cell** lists the exact versions, from the framework's lock
-  (``tabs/<framework>/requirements.txt``), of the packages the notebook imports, and installs
-  with ``%pip`` those that are missing or at another version (a no-op in the book's own
-  environments, where it prints that all are present). Where the framework cannot be installed
-  on the kernel's Python (MXNet 1.9.1 has no wheel for Python 3.12 or later), it stops with a
-  message saying so, instead of failing twenty cells later.
-* the **helpers cell** carries the source of the book's helper modules that the notebook imports
-  (``tabbook.data`` for ``load_mnist``, ``tabbook.record``) and registers each as a module, so
-  that ``from tabbook.data import load_mnist`` works without the repository. Each helper gets
-  its own module namespace: inlined as plain code, the helper's ``import numpy as np`` would
-  replace MXNet's ``np`` in the notebook. Where the notebook uses code saved from chapters
-  (``from tabbook.saved import pytorch as saved``), the cell also registers ``tabbook.saved`` and
-  ``tabbook.saved.<framework>`` holding exactly the saved definitions it uses and what they need
-  (:func:`tabbook.savedcode.for_notebook`); the requirements cell then pins what that code imports.
+* **The packages.** It lists the exact versions, from the framework's lock
+  (``tabs/<framework>/requirements.txt``), of the packages the notebook imports, and installs with
+  ``%pip`` those that are *missing*, at that version. A package that is installed is kept, whatever
+  its version (a reader's own framework build, Colab's versions): the cell says so in one line
+  with the command that would install the book's version, and goes on. It stops with a message
+  only where the combination is known not to work: the framework on a Python it has no wheel for
+  (MXNet 1.9.1 on Python 3.12 or later), or a framework with a NumPy it cannot import
+  (:data:`LIMITS`; when the framework itself is being installed, the lock's NumPy is installed
+  with it instead). In the book's own environments everything is present and the cell prints one
+  line.
+* **The book's code.** Where the notebook imports the reader's library (``dlblocks``, the
+  folder ``library/``: ``dlblocks.data`` for ``load_mnist``, ``dlblocks.torch`` for code saved
+  from chapters), the cell carries the parts of it that the notebook uses: the hand-written
+  modules it imports, and of each framework module exactly the saved definitions it uses and
+  what they need (:func:`tabbook.savedcode.for_notebook`). It writes them as files of a package
+  folder in a temporary directory and puts that first on ``sys.path``, so ``from dlblocks.torch
+  import MyLinear`` imports them, with a source file that tools reading a function's source (a
+  graph compiler) can read.
 
-Why inline and not a package the first cell installs: a package would have to be published at
-an exact version for every change of the helpers, and a notebook could still meet a different
-version of it. Inlined, the helper code is generated from the same files the build imports;
-the execution key covers those files and ``build.py check`` compares every notebook with a fresh
-conversion, so a notebook and its helpers cannot drift apart. The book hides both cells
-(``remove-cell``): the book's front page lists the pins, and the helper is not the lesson. Where a
-reader opens the notebook, JupyterLab, Notebook 7 and Colab collapse them (:data:`SETUP_METADATA`).
+Why embedded and not a package the cell installs: a package would have to be published at an
+exact version for every change, and a notebook could still meet another version of it. Embedded,
+the code is generated from the same files the build reads; the execution key covers them and
+``build.py check`` compares every notebook with a fresh conversion, so a notebook and its code
+cannot drift apart. The book hides the cell (``remove-cell``); where a reader opens the notebook,
+JupyterLab, Notebook 7 and Colab collapse it to its first line, a Colab ``#@title``
+(:data:`SETUP_METADATA`).
 """
 from __future__ import annotations
 
@@ -38,11 +43,11 @@ import nbformat
 
 from . import pyast
 from .errors import BuildError, display_path
-from .frameworks import ROOT, Framework
+from .frameworks import LIBRARY, LIBRARY_MODULES, PACKAGE, Framework
 from .source import cell_id
 
-#: The helper modules a notebook may import, and their files.
-HELPERS = {"tabbook.data": ROOT / "tabbook" / "data.py", "tabbook.record": ROOT / "tabbook" / "record.py"}
+#: The hand-written modules of the reader's library that a notebook may import, and their files.
+HELPERS = {f"{PACKAGE}.{name}": LIBRARY / PACKAGE / f"{name}.py" for name in LIBRARY_MODULES}
 
 #: Modules whose distribution has another name than the module (else the module's name is used).
 MODULE_DISTRIBUTIONS = {"tensorflow": ("tensorflow-cpu", "tensorflow"), "IPython": ("ipython",),
@@ -64,10 +69,19 @@ PYTHON_LIMITS = {"mxnet": ((3, 12), "MXNet 1.9.1 has no wheel for Python 3.12 or
 #: ``import mxnet`` / ``import mindspore`` in a fresh environment.
 COMPANIONS = {"mxnet": ("numpy",), "mindspore": ("numpy",)}
 
-REQUIREMENTS_ID, HELPERS_ID = "requirements", "helpers"
-#: The package of the code saved from chapters (:mod:`tabbook.savedcode`), and the function of the
-#: helpers cell that registers a saved module.
-SAVED_PACKAGE, SAVED_FUNCTION = "tabbook.saved", "register_saved"
+#: Versions of a companion that the framework cannot run with, whatever pip accepts:
+#: {framework: {companion: (first version that fails, why)}}. Checked by the setup cell on the
+#: reader's machine (see the module docstring).
+LIMITS = {"mxnet": {"numpy": ("1.24", "MXNet 1.9.1 uses numpy.bool, which NumPy 1.24 removed")},
+          "mindspore": {"numpy": ("2", "MindSpore 2.10 needs NumPy 1 (its wheels are built against it)")}}
+
+#: The generated cell's id kind (``metadata.dlblocks.generated``).
+SETUP_ID = "setup"
+#: The function of the setup cell that writes one module of the library (``add_module("torch", ...)``).
+MODULE_FUNCTION = "add_module"
+#: The first line of the setup cell: Colab shows it as the form's title, JupyterLab as the
+#: collapsed cell's placeholder.
+TITLE = "#@title Setup: the packages and the book's code this notebook uses"
 _REQUIREMENT = re.compile(r"^([A-Za-z0-9_.\-\[\]]+)==([^\s;#]+)")
 
 
@@ -106,16 +120,16 @@ def normalise(name: str) -> str:
 
 def imported_modules(notebook: nbformat.NotebookNode) -> list[str]:
     """The top-level modules the code cells import, in first-import order (``import a.b`` gives
-    ``a``), with those that the saved code carried by the helpers cell imports. Lines of IPython
+    ``a``), with those that the library code carried by the setup cell imports. Lines of IPython
     magics and shell escapes are ignored; a cell that is not Python (after them) is skipped."""
     found: dict[str, None] = {}
     sources = []
     for cell in notebook.cells:
-        generated = cell.metadata.get("tabbook", {}).get("generated")
+        generated = cell.metadata.get("dlblocks", {}).get("generated")
         if cell.cell_type != "code":
             continue
-        if generated == HELPERS_ID:
-            sources += embedded_saved(cell.source).values()
+        if generated == SETUP_ID:
+            sources += embedded_modules(cell.source).values()
         elif not generated:
             sources.append("\n".join("" if line.lstrip().startswith(("%", "!")) else line
                                      for line in cell.source.splitlines()))
@@ -137,10 +151,10 @@ def imported_modules(notebook: nbformat.NotebookNode) -> list[str]:
 
 
 def needs_no_pin(module: str) -> bool:
-    """Whether importing ``module`` needs no package of the lock: the standard library, the
-    book's helper modules and ``tabbook``."""
+    """Whether importing ``module`` needs no package of the lock: the standard library and the
+    reader's library (``dlblocks``, which the setup cell carries)."""
     top = module.split(".")[0]
-    return top in sys.stdlib_module_names or module in HELPERS or top == "tabbook"
+    return top in sys.stdlib_module_names or top == PACKAGE
 
 
 def pinned_distribution(top: str, pins: dict[str, str]) -> str | None:
@@ -175,13 +189,16 @@ def requirements(notebook: nbformat.NotebookNode, framework: Framework) -> dict[
     return result
 
 
-def requirements_cell(notebook: nbformat.NotebookNode, framework: Framework) -> str:
-    """The source of the requirements cell of ``notebook`` (see the module docstring)."""
+def _packages_part(notebook: nbformat.NotebookNode, framework: Framework) -> list[str]:
+    """The lines of the setup cell that check, and install where missing, the notebook's packages."""
     pins = requirements(notebook, framework)
     version = ".".join(map(str, sys.version_info[:2]))
-    lines = [f"# The packages this notebook was executed with (Python {version}), from the book's lock",
-             f"# tabs/{framework.name}/requirements.txt. Missing ones, or other versions, are installed.",
+    limits = {name: limit for name, limit in LIMITS.get(framework.name, {}).items() if name in pins}
+    lines = [f"# This notebook was executed on Python {version} with the versions below (the book's lock,",
+             f"# tabs/{framework.name}/requirements.txt). What is missing is installed at that version; what is",
+             "# installed is kept, whatever its version.",
              "import importlib.metadata",
+             "import re",
              "import sys", ""]
     if framework.name in PYTHON_LIMITS:
         first, why = PYTHON_LIMITS[framework.name]
@@ -190,12 +207,13 @@ def requirements_cell(notebook: nbformat.NotebookNode, framework: Framework) -> 
                   "                       f\"{sys.version_info.major}.{sys.version_info.minor}: run this notebook \"",
                   "                       \"in a Python 3.11 kernel (a local Jupyter; Colab runs a newer Python)\")",
                   ""]
-    lines.append("REQUIREMENTS = {")
-    lines += [f"    {name!r}: {pin!r}," for name, pin in pins.items()]
-    lines.append("}")
+    lines += ["REQUIREMENTS = {", *(f"    {name!r}: {pin!r}," for name, pin in pins.items()), "}"]
     alternatives = {name: ALTERNATIVES[name] for name in pins if name in ALTERNATIVES}
     lines.append(f"ALTERNATIVES = {alternatives!r}  # other distributions of the same package" if alternatives
                  else "ALTERNATIVES = {}")
+    if limits:
+        lines += ["# Versions the framework cannot run with, whatever pip accepts: {package: (the first one, why)}",
+                  f"LIMITS = {limits!r}"]
     lines += ["",
               "",
               "def installed(name):",
@@ -209,51 +227,133 @@ def requirements_cell(notebook: nbformat.NotebookNode, framework: Framework) -> 
               "    return name, None",
               "",
               "",
-              "missing = []",
+              "def release(version):",
+              "    \"\"\"The leading numbers of a version, to compare: (1, 24) for '1.24', (2, 2, 6) for '2.2.6'.\"\"\"",
+              "    return tuple(int(number) for number in re.findall(r\"\\d+\", version)[:3])",
+              "",
+              "",
+              "missing, kept = [], {}",
               "for name, pin in REQUIREMENTS.items():",
               "    found, version = installed(name)",
-              "    if version != pin.split(\"+\")[0]:",
-              "        missing.append(f\"{found}=={pin}\")  # the pinned version of what is there",
-              "if missing:",
+              "    if version is None:",
+              "        missing.append(f\"{name}=={pin}\")",
+              "    elif version != pin.split(\"+\")[0]:",
+              "        kept[name] = f\"{found} {version} (executed with {pin}; to use it: %pip install {found}=={pin})\""]
+    if limits:
+        lines += ["for name, (first, why) in LIMITS.items():",
+                  "    found, version = installed(name)",
+                  "    if version is not None and release(version) >= release(first):",
+                  f"        if {framework.name + '==' + pins.get(framework.name, '')!r} not in missing:  # the framework is installed",
+                  "            raise RuntimeError(f\"{why}, and this kernel has {found} {version}: run \"",
+                  "                               f\"%pip install {name}=={REQUIREMENTS[name]}, then restart the kernel\")",
+                  "        missing.append(f\"{name}=={REQUIREMENTS[name]}\")  # installed with the framework",
+                  "        kept.pop(name, None)"]
+    lines += ["if missing:",
               "    print(\"installing:\", *missing)",
               "    %pip install --quiet {\" \".join(missing)}",
               "    print(\"installed; if an import below fails, restart the kernel and run the notebook again\")",
-              "else:",
-              "    print(\"all present:\", *(f\"{name}=={pin}\" for name, pin in REQUIREMENTS.items()))"]
-    return "\n".join(lines)
+              "for line in kept.values():",
+              "    print(\"kept\", line)",
+              "if not missing and not kept:",
+              "    print(\"as executed:\", *(f\"{name}=={pin}\" for name, pin in REQUIREMENTS.items()))"]
+    return lines
+
+
+def _library_part(modules: dict[str, str]) -> list[str]:
+    """The lines of the setup cell that write the library code ``modules`` ({``dlblocks.data``:
+    source}) as files of the package ``dlblocks`` in a temporary folder, first on ``sys.path``.
+
+    Raises:
+        BuildError: a module's source cannot be held in a raw string (:func:`_quoted`).
+    """
+    lines = ["",
+             "",
+             f"# The parts of the book's library, the package {PACKAGE}, that this notebook uses, written as",
+             f"# files into a temporary folder that Python imports them from (the whole library: pip install",
+             f"# ./library in the book's repository).",
+             "import atexit",
+             "import importlib",
+             "import os",
+             "import shutil",
+             "import tempfile",
+             "",
+             f"LIBRARY = tempfile.mkdtemp(prefix={PACKAGE + '-'!r})",
+             "atexit.register(shutil.rmtree, LIBRARY, ignore_errors=True)",
+             f"os.mkdir(os.path.join(LIBRARY, {PACKAGE!r}))",
+             "",
+             "",
+             f"def {MODULE_FUNCTION}(name, source):",
+             f"    \"\"\"Write source as the module {PACKAGE}.<name>.\"\"\"",
+             f"    with open(os.path.join(LIBRARY, {PACKAGE!r}, name + \".py\"), \"w\", encoding=\"utf-8\") as file:",
+             "        file.write(source)",
+             "",
+             "",
+             f"{MODULE_FUNCTION}(\"__init__\", \"\")"]
+    for name, source in modules.items():
+        literal = _quoted(name, source.rstrip("\n"))
+        short = name[len(PACKAGE) + 1:]
+        lines += ["", f"{MODULE_FUNCTION}({short!r}, {literal[0]}", *literal[1:-1], f"{literal[-1]})"]
+    lines += ["",
+              "sys.path.insert(0, LIBRARY)",
+              f"for module in [module for module in sys.modules if module.split(\".\")[0] == {PACKAGE!r}]:",
+              "    del sys.modules[module]  # imported from an earlier run of this cell",
+              "importlib.invalidate_caches()"]
+    return lines
+
+
+def setup_cell(notebook: nbformat.NotebookNode, framework: Framework,
+               saved: dict[str, str] | None = None) -> str:
+    """The source of the setup cell of ``notebook`` (see the module docstring): the packages part,
+    then, where the notebook imports a hand-written module of the library (:data:`HELPERS`) or
+    uses saved code (``saved``: {``dlblocks.torch``: the code it uses}), the library part.
+
+    Raises:
+        BuildError: an import is not pinned in the framework's lock (:func:`requirements`), or a
+            module cannot be embedded.
+    """
+    modules = {name: HELPERS[name].read_text(encoding="utf-8") for name in helper_modules(notebook, saved)}
+    modules.update(saved or {})
+    library = _library_part(modules) if modules else []
+    probe = nbformat.v4.new_notebook(cells=[*notebook.cells, _generated("\n".join(library), SETUP_ID, "probe")])
+    return "\n".join([TITLE, *_packages_part(probe, framework), *library])
 
 
 def helper_modules(notebook: nbformat.NotebookNode, saved: dict[str, str] | None = None) -> list[str]:
-    """The book's helper modules (keys of :data:`HELPERS`) that the notebook, or the saved code
-    ``saved`` it carries ({module name: source}), imports."""
+    """The hand-written modules of the library (keys of :data:`HELPERS`) that the notebook, or the
+    saved code ``saved`` it carries ({module name: source}), imports."""
     imported = set(imported_modules(notebook))
     for source in (saved or {}).values():
         imported |= set(imported_modules(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])))
     return [name for name in HELPERS if name in imported]
 
 
-def embedded_saved(source: str) -> dict[str, str]:
-    """{module name: source} of the saved modules (``tabbook.saved.<framework>``) that the helpers
-    cell ``source`` registers; empty for a cell that is not Python."""
+def embedded_modules(source: str) -> dict[str, str]:
+    """{module name (``dlblocks.torch``): source} of the library modules that the setup cell
+    ``source`` writes; empty for a cell that is not Python."""
     try:
         tree = pyast.parse(source)
     except SyntaxError:
         return {}
     found = {}
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == SAVED_FUNCTION
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == MODULE_FUNCTION
                 and len(node.args) >= 2 and all(isinstance(arg, ast.Constant) and isinstance(arg.value, str)
                                                  for arg in node.args[:2])
-                and node.args[0].value.startswith(SAVED_PACKAGE + ".")):
-            found[node.args[0].value] = node.args[1].value
+                and node.args[0].value != "__init__"):
+            found[f"{PACKAGE}.{node.args[0].value}"] = node.args[1].value
     return found
+
+
+def embedded_saved(source: str) -> dict[str, str]:
+    """The saved code among :func:`embedded_modules`: {``dlblocks.torch``: source}."""
+    return {name: text for name, text in embedded_modules(source).items() if name not in HELPERS}
 
 
 def _quoted(name: str, source: str) -> list[str]:
     """The lines of a raw triple-quoted literal that reads back as ``"\\n" + source + "\\n"``.
 
     Raises:
-        BuildError: ``source`` contains both kinds of triple quotes.
+        BuildError: ``source`` contains both kinds of triple quotes, or ends in a backslash.
     """
     for quote in ("'''", '"""'):
         if quote not in source:
@@ -263,101 +363,34 @@ def _quoted(name: str, source: str) -> list[str]:
                     return lines
             except (SyntaxError, ValueError):
                 pass
-    raise BuildError(f"the saved code of {name} cannot be inlined in a notebook: it contains both ''' and \"\"\"; "
-                     f"use one kind of triple quotes in the saved cells")
-
-
-def helpers_cell(modules: list[str], saved: dict[str, str] | None = None) -> str:
-    """The source of the helpers cell: each module's source, registered under its name, then each
-    saved module of ``saved`` ({``tabbook.saved.<framework>``: its code}) under its name."""
-    lines = ["# The book's helper modules, copied into this notebook by the book's build so that it runs",
-             "# without the book's repository; each is registered as a module of its own, so that its names",
-             "# (numpy as np, for instance) do not replace the notebook's.",
-             "import sys",
-             "import types",
-             "",
-             "",
-             "def register_module(name, source, package=False):",
-             "    \"\"\"Run source as the module called name and make it importable.\"\"\"",
-             "    module = types.ModuleType(name)",
-             "    module.__file__ = f\"<{name}>\"",
-             "    if package:",
-             "        module.__path__ = []",
-             "    sys.modules[name] = module",
-             "    parent, _, child = name.rpartition(\".\")",
-             "    if parent:",
-             "        setattr(sys.modules[parent], child, module)",
-             "    exec(compile(source, module.__file__, \"exec\"), module.__dict__)",
-             "",
-             "",
-             "register_module(\"tabbook\", \"\", package=True)",
-             ]
-    for name in modules:
-        source = HELPERS[name].read_text()
-        if "'''" in source or source.rstrip().endswith("\\"):
-            raise BuildError(f"{HELPERS[name]}: cannot be inlined in a notebook: it contains ''' or ends "
-                             f"in a backslash; use \"\"\" strings")
-        lines += ["", f"register_module({name!r}, r'''", source.rstrip("\n"), "''')"]
-    if saved:
-        lines += ["", "",
-                  "# The code saved from the book's chapters that this notebook uses, and what that code needs,",
-                  "# written to the files of a package folder and imported when the notebook imports it: after",
-                  "# the notebook's own settings, and from files, whose source MindSpore's graph mode and",
-                  "# TensorFlow's autograph read.",
-                  "import atexit",
-                  "import importlib",
-                  "import os",
-                  "import shutil",
-                  "import tempfile",
-                  "",
-                  "_saved_folder = tempfile.mkdtemp(prefix=\"tabbook-saved-\")",
-                  "atexit.register(shutil.rmtree, _saved_folder, ignore_errors=True)",
-                  f"register_module({SAVED_PACKAGE!r}, \"\", package=True)",
-                  f"sys.modules[{SAVED_PACKAGE!r}].__path__ = [_saved_folder]",
-                  "",
-                  "",
-                  "def register_saved(name, source):",
-                  "    \"\"\"Write saved code to the file that `import name` reads.\"\"\"",
-                  "    with open(os.path.join(_saved_folder, name.rpartition(\".\")[2] + \".py\"), \"w\", encoding=\"utf-8\") as file:",
-                  "        file.write(source)",
-                  "    importlib.invalidate_caches()"]
-        for name, source in saved.items():
-            literal = _quoted(name, source.rstrip("\n"))
-            lines += ["", f"{SAVED_FUNCTION}({name!r}, {literal[0]}", *literal[1:-1], f"{literal[-1]})"]
-    return "\n".join(lines)
+    raise BuildError(f"the code of {name} cannot be embedded in a notebook: it contains both ''' and \"\"\", or "
+                     f"a backslash where a raw string cannot hold it; use one kind of triple quotes")
 
 
 def add_setup_cells(notebook: nbformat.NotebookNode, framework: Framework, chapter_name: str,
                     saved: dict[str, str] | None = None) -> None:
-    """Put the requirements cell and, where the notebook imports a helper or uses saved code
-    (``saved``: {``tabbook.saved.<framework>``: the code it uses}), the helpers cell at the top
-    of ``notebook`` (in place). Both carry ``metadata.tabbook.generated``, the tag ``remove-cell`` and
-    :data:`SETUP_METADATA`.
+    """Put the setup cell (:func:`setup_cell`) at the top of ``notebook`` (in place). It carries
+    ``metadata.dlblocks.generated``, the tag ``remove-cell`` and :data:`SETUP_METADATA`.
 
     Raises:
-        BuildError: an import (of the notebook or of its saved code) is not pinned in the
-            framework's lock, or a helper cannot be inlined.
+        BuildError: as :func:`setup_cell`.
     """
-    modules = helper_modules(notebook, saved)
-    cells = []
-    if modules or saved:
-        cells.append(_generated(helpers_cell(modules, saved), HELPERS_ID, chapter_name))
-    notebook.cells[:0] = cells
-    notebook.cells.insert(0, _generated(requirements_cell(notebook, framework), REQUIREMENTS_ID, chapter_name))
+    notebook.cells.insert(0, _generated(setup_cell(notebook, framework, saved), SETUP_ID, chapter_name))
 
 
-#: The metadata that collapses a setup cell where a reader opens the notebook (docs/standalone-notebooks.md):
-#: JupyterLab and Notebook 7 hide the source (``jupyter.source_hidden``, nbformat's own key) behind
-#: a one-line placeholder and keep the outputs, which say what the cell installed; Colab shows the
-#: cell as a form (``cellView``), its code behind "Show code". VS Code honours neither, nor any
-#: other key it reads from the file. The book removes the cells (``remove-cell``). Not part of the
-#: execution key (:func:`tabbook.convert.code_fingerprint`): ``build.py execute`` brings a stored
-#: notebook's up to date without executing it again.
+#: The metadata that collapses the setup cell where a reader opens the notebook
+#: (docs/standalone-notebooks.md): JupyterLab and Notebook 7 hide the source
+#: (``jupyter.source_hidden``, nbformat's own key) behind a one-line placeholder that shows its first
+#: line and keep the outputs, which say what the cell installed; Colab shows the cell as a form
+#: (``cellView``) titled by its ``#@title`` line, its code behind "Show code". VS Code honours
+#: neither, nor any other key it reads from the file. The book removes the cell (``remove-cell``).
+#: Not part of the execution key (:func:`tabbook.convert.code_fingerprint`): ``build.py execute``
+#: brings a stored notebook's up to date without executing it again.
 SETUP_METADATA = {"jupyter": {"source_hidden": True}, "cellView": "form"}
 
 
 def _generated(source: str, kind: str, chapter_name: str) -> nbformat.NotebookNode:
-    metadata = {"tabbook": {"generated": kind}, "tags": ["remove-cell"], **copy.deepcopy(SETUP_METADATA)}
+    metadata = {"dlblocks": {"generated": kind}, "tags": ["remove-cell"], **copy.deepcopy(SETUP_METADATA)}
     cell = nbformat.v4.new_code_cell(source, metadata=metadata)
     cell["id"] = cell_id(chapter_name, kind)
     return cell

@@ -2,7 +2,7 @@
 
 A notebook there can be damaged (truncated by a full disk, emptied, left with git's conflict
 markers by a merge, nested too deeply to parse, or valid JSON and a valid notebook whose
-``metadata.tabbook``, cell metadata or outputs do not have the shapes the build reads) or stale
+``metadata.dlblocks``, cell metadata or outputs do not have the shapes the build reads) or stale
 (its chapter gained, lost, edited or retagged cells since it was executed). Either is a
 :class:`BuildError` that names the file, the place where there is one, and how to recover, never
 a traceback from the JSON reader or a page built from misaligned cells.
@@ -97,34 +97,34 @@ _TEXT_FIELDS = ("chapter", "title", "framework", "kernel", "source", "execution_
 
 def shape_problem(notebook: nbformat.NotebookNode) -> str | None:
     """What is wrong with the parts of a valid notebook that the build reads and the notebook
-    format leaves open, or None: ``metadata.tabbook`` (a mapping of texts, ``seconds`` a finite
-    number, ``results`` texts or finite numbers), each cell's ``metadata.tabbook`` (a mapping; ``cell`` a number from 0, ``line`` a
+    format leaves open, or None: ``metadata.dlblocks`` (a mapping of texts, ``seconds`` a finite
+    number, ``results`` texts or finite numbers), each cell's ``metadata.dlblocks`` (a mapping; ``cell`` a number from 0, ``line`` a
     number from 1) and each output (:func:`output_problem`). The answer names the cell (1-based).
     """
-    meta = notebook.metadata.get("tabbook", {})
+    meta = notebook.metadata.get("dlblocks", {})
     if not isinstance(meta, dict):
-        return f"metadata.tabbook is {_shown(meta)}, not a mapping"
+        return f"metadata.dlblocks is {_shown(meta)}, not a mapping"
     for key in _TEXT_FIELDS:
         if key in meta and not isinstance(meta[key], str):
-            return f"metadata.tabbook.{key} is {_shown(meta[key])}, not a text"
+            return f"metadata.dlblocks.{key} is {_shown(meta[key])}, not a text"
     if "seconds" in meta and not _finite(meta["seconds"]):
-        return f"metadata.tabbook.seconds is {_shown(meta['seconds'])}, not a number of seconds"
+        return f"metadata.dlblocks.seconds is {_shown(meta['seconds'])}, not a number of seconds"
     if "executed" in meta and provenance.shape_problem(meta["executed"]):
-        return f"metadata.tabbook.executed {provenance.shape_problem(meta['executed'])}"
+        return f"metadata.dlblocks.executed {provenance.shape_problem(meta['executed'])}"
     results = meta.get("results", {})
     if not isinstance(results, dict):
-        return f"metadata.tabbook.results is {_shown(results)}, not a mapping"
+        return f"metadata.dlblocks.results is {_shown(results)}, not a mapping"
     for name, value in results.items():
         if not isinstance(value, str) and not _finite(value):
-            return f"metadata.tabbook.results[{name!r}] is {_shown(value)}, not a text or a finite number"
+            return f"metadata.dlblocks.results[{name!r}] is {_shown(value)}, not a text or a finite number"
     for number, cell in enumerate(notebook.cells, 1):
-        cell_meta = cell.metadata.get("tabbook", {})
+        cell_meta = cell.metadata.get("dlblocks", {})
         if not isinstance(cell_meta, dict):
-            return f"cell {number}: metadata.tabbook is {_shown(cell_meta)}, not a mapping"
+            return f"cell {number}: metadata.dlblocks is {_shown(cell_meta)}, not a mapping"
         for key, least in (("cell", 0), ("line", 1)):
             value = cell_meta.get(key)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < least):
-                return f"cell {number}: metadata.tabbook.{key} is {_shown(value)}, not a whole number from {least}"
+                return f"cell {number}: metadata.dlblocks.{key} is {_shown(value)}, not a whole number from {least}"
         for index, output in enumerate(cell.get("outputs", []), 1):
             problem = output_problem(output)
             if problem:
@@ -164,9 +164,9 @@ def output_problem(output) -> str | None:
         for key in ("width", "height"):
             if key in shape and not (_finite(shape[key]) and 0 < shape[key] <= 1e6):
                 return f"its {kind} {key} is {_shown(shape[key])}, not a number of pixels (above 0, at most 1e6)"
-    tag = metadata.get("tabbook", {})
+    tag = metadata.get("dlblocks", {})
     if not isinstance(tag, dict):
-        return f"its metadata.tabbook is {_shown(tag)}, not a mapping"
+        return f"its metadata.dlblocks is {_shown(tag)}, not a mapping"
     if tag.get("record") is not None:
         if not isinstance(tag["record"], str):
             return f"its recorded name is {_shown(tag['record'])}, not a text"
@@ -255,7 +255,7 @@ def _chapter_cells(notebook: nbformat.NotebookNode) -> list[tuple]:
     """(chapter cell index, kind, source, tags, source line) of each cell made from the chapter."""
     cells = []
     for cell in notebook.cells:
-        meta = cell.get("metadata", {}).get("tabbook", {})
+        meta = cell.get("metadata", {}).get("dlblocks", {})
         if meta.get("generated"):
             continue
         cells.append((meta.get("cell"), cell.cell_type, cell.source, list(cell.metadata.get("tags", [])),

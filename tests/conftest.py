@@ -67,8 +67,8 @@ def current_stored(chapter_name: str, framework: str):
 
     path = convert.notebook_path(chapter_name, framework)
     notebook = nbformat.read(path, as_version=4)
-    if "executed" not in notebook.metadata.tabbook:  # executed before the date was recorded
-        date = provenance.committed_date(path, notebook.metadata.tabbook.execution_key)
+    if "executed" not in notebook.metadata.dlblocks:  # executed before the date was recorded
+        date = provenance.committed_date(path, notebook.metadata.dlblocks.execution_key)
         assert date, f"{path}: git knows no commit that brought its execution key"
         provenance.record(notebook, framework, date)
     return provenance.with_line(notebook)

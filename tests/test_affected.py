@@ -310,7 +310,7 @@ def store(project) -> None:
     chapter = read_chapter(project.root / "notebooks" / "chap.md")
     for name in NAMES:
         notebook = convert.to_notebook(chapter, name)
-        notebook.metadata["tabbook"]["execution_key"] = execute.execution_key(notebook, name)
+        notebook.metadata["dlblocks"]["execution_key"] = execute.execution_key(notebook, name)
         (project.tabs / name / "chap.ipynb").write_text(nbformat.writes(notebook))
 
 
@@ -358,7 +358,7 @@ def test_a_prose_edit_affects_every_framework_and_since_compares_with_an_older_c
 def test_a_stored_notebook_executed_with_another_key_is_affected(repo):
     stored = repo.tabs / "tensorflow" / "chap.ipynb"
     notebook = nbformat.reads(stored.read_text(), as_version=4)
-    notebook.metadata["tabbook"]["execution_key"] = "0" * 64
+    notebook.metadata["dlblocks"]["execution_key"] = "0" * 64
     stored.write_text(nbformat.writes(notebook))
     git(repo.root, "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qam", "old key")
     out = plan_output(repo)
@@ -470,13 +470,13 @@ def test_a_blank_line_edit_brings_metadata_up_to_date_without_executing_so_check
     assert "check with nbval: 0\n" in out
     assert "brought up to date as convert and execute would, without executing: 4\n" in out
     assert "  PyTorch: chap: the metadata of " in out and "(a cell's source line moved)\n" in out
-    keys = {path: nbformat.reads(path.read_text(), as_version=4).metadata["tabbook"]["execution_key"]
+    keys = {path: nbformat.reads(path.read_text(), as_version=4).metadata["dlblocks"]["execution_key"]
             for path in repo.tabs.rglob("*.ipynb")}
     done = repo.run("affected", timeout=300)
     assert done.returncode == 0, done.stdout
     assert "executed in" not in done.stdout and "brought the metadata of" in done.stdout
     assert repo.run("check").returncode == 0
-    assert {path: nbformat.reads(path.read_text(), as_version=4).metadata["tabbook"]["execution_key"]
+    assert {path: nbformat.reads(path.read_text(), as_version=4).metadata["dlblocks"]["execution_key"]
             for path in repo.tabs.rglob("*.ipynb")} == keys
 
 

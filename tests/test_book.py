@@ -144,7 +144,7 @@ def test_each_framework_has_its_download_and_colab_link(site, page):
     for name in NAMES:  # each row's download is its own framework's notebook
         href = page.eval_on_selector(f".tabbook-run li:nth-child({NAMES.index(name) + 1}) a.download", "a => a.href")
         downloaded = json.loads(page.request.get(href).text())
-        assert downloaded["metadata"]["tabbook"]["framework"] == name
+        assert downloaded["metadata"]["dlblocks"]["framework"] == name
         assert downloaded["metadata"]["kernelspec"]["name"] == "python3"
     assert page.eval_on_selector_all(f"header a[href='{repository}']", "links => links.length") >= 1
 
@@ -169,7 +169,7 @@ def test_each_framework_offers_all_its_notebooks_as_one_zip(site, page):
                 data = archive.read(folder + member)
                 notebook = nbformat.reads(data.decode("utf-8"), as_version=4)
                 nbformat.validate(notebook)
-                assert notebook.metadata.tabbook.framework == name
+                assert notebook.metadata.dlblocks.framework == name
                 assert data == (ROOT / "tabs" / name / member).read_bytes()
             assert archive.read(folder + "requirements.txt") == get(name).requirements.read_bytes()
 
@@ -342,7 +342,7 @@ def hostile_site(tmp_path_factory, browser):
     for name in chapter.frameworks:
         notebook = convert.to_notebook(chapter, name)
         for nb_cell in notebook.cells:
-            index = nb_cell.metadata.get("tabbook", {}).get("cell")
+            index = nb_cell.metadata.get("dlblocks", {}).get("cell")
             if name == "pytorch" and index == 2:
                 nb_cell.outputs = streams
             if index == 5:

@@ -53,7 +53,7 @@ def _built(out, text, prose=None, outputs=None):
     for name in chapter.frameworks:
         notebook = convert.to_notebook(chapter, name)
         for cell in notebook.cells:
-            if cell.metadata.get("tabbook", {}).get("cell") == 2 and outputs:
+            if cell.metadata.get("dlblocks", {}).get("cell") == 2 and outputs:
                 cell.outputs = outputs
         convert.write_notebook(notebook, out / "tabs" / name / "page.ipynb")
     problems = ""

@@ -28,18 +28,6 @@ def test_summary_table_lists_every_chapter_and_framework_in_book_order():
     ]
 
 
-def test_recorded_values_are_numbers_or_the_texts_recorded_as_texts():
-    from tabbook.record import recorded
-
-    def output(text, **tag):
-        return {"output_type": "display_data", "data": {"text/plain": text}, "metadata": {"tabbook": tag}}
-
-    notebook = {"cells": [{"outputs": [output("0.98", record="test_accuracy"),
-                                       output("cpu", record="device", type="text"),
-                                       output("12", record="label", type="text")]}]}
-    assert recorded(notebook) == {"test_accuracy": 0.98, "device": "cpu", "label": "12"}
-
-
 def test_unknown_chapter_is_a_clear_error(capsys):
     assert main(["execute", "custom-layer"]) == 1
     chapters = ", ".join(path.stem for path in find_chapters(NOTEBOOKS))  # in the book's order

@@ -21,17 +21,17 @@ def test_each_notebook_names_its_kernel(write_chapter):
         notebook = to_notebook(chapter, name)
         # The generic kernelspec for readers; the framework's kernel for the book's tools.
         assert notebook.metadata.kernelspec.name == "python3"
-        assert notebook.metadata.tabbook.kernel == f"tabbook-{name}"
-        assert notebook.metadata.tabbook.framework == name
+        assert notebook.metadata.dlblocks.kernel == f"dlblocks-{name}"
+        assert notebook.metadata.dlblocks.framework == name
         nbformat.validate(notebook)
 
 
 def test_framework_tags_are_dropped_and_others_kept(write_chapter):
     chapter = read_chapter(write_chapter(chapter_text(cell("[pytorch, nbval-ignore-output]", "t = 0"), *FOUR)))
     first_code = [c for c in to_notebook(chapter, "pytorch").cells
-                  if c.cell_type == "code" and "generated" not in c.metadata.tabbook][0]
+                  if c.cell_type == "code" and "generated" not in c.metadata.dlblocks][0]
     assert first_code.metadata.tags == ["nbval-ignore-output"]
-    assert first_code.metadata.tabbook == {"cell": 1, "line": 11}
+    assert first_code.metadata.dlblocks == {"cell": 1, "line": 11}
 
 
 def test_write_is_atomic_and_leaves_no_temporary_file(tmp_path, write_chapter):
@@ -39,7 +39,7 @@ def test_write_is_atomic_and_leaves_no_temporary_file(tmp_path, write_chapter):
     target = tmp_path / "out" / "chap.ipynb"
     write_notebook(to_notebook(chapter, "mxnet"), target)
     assert [p.name for p in target.parent.iterdir()] == ["chap.ipynb"]
-    assert nbformat.read(target, as_version=4).metadata.tabbook.framework == "mxnet"
+    assert nbformat.read(target, as_version=4).metadata.dlblocks.framework == "mxnet"
 
 
 def test_fingerprint_ignores_outputs(write_chapter):
@@ -85,9 +85,9 @@ def test_random_chapters_split_and_merge_back(write_chapter, cells):
     # after the generated setup cells (tests/test_standalone.py), which merging leaves out.
     for name, notebook in notebooks.items():
         expected = [(c.kind, c.source) for c in chapter.cells if name in c.frameworks]
-        chapter_cells = [c for c in notebook.cells if "generated" not in c.metadata.tabbook]
+        chapter_cells = [c for c in notebook.cells if "generated" not in c.metadata.dlblocks]
         assert [(c.cell_type, c.source) for c in chapter_cells] == expected
-        assert [c.metadata.tabbook.generated for c in notebook.cells[:-len(chapter_cells) or None]] == ["requirements"]
+        assert [c.metadata.dlblocks.generated for c in notebook.cells[:-len(chapter_cells) or None]] == ["requirements"]
     # Merging the four notebooks back gives the chapter's cells in source order.
     merged = merge(notebooks)
     assert [m.index for m in merged] == list(range(len(chapter.cells)))

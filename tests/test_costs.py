@@ -10,7 +10,7 @@ def test_the_costs_are_the_recorded_seconds_per_framework(tmp_path):
     tabs, notebooks = tmp_path / "tabs", tmp_path / "notebooks"
     for framework, chapter, seconds in [("pytorch", "a", 10.0), ("pytorch", "b", 30.0), ("mxnet", "a", 5.0)]:
         (tabs / framework).mkdir(parents=True, exist_ok=True)
-        (tabs / framework / f"{chapter}.ipynb").write_text(json.dumps({"metadata": {"tabbook": {"seconds": seconds}}}))
+        (tabs / framework / f"{chapter}.ipynb").write_text(json.dumps({"metadata": {"dlblocks": {"seconds": seconds}}}))
     (tabs / "mxnet" / "unexecuted.ipynb").write_text(json.dumps({"metadata": {}}))  # no seconds: left out
     notebooks.mkdir()
     entries = [{"claim": c, "framework": f, "key": "k", "outcome": "killed", "seconds": s}
@@ -49,12 +49,12 @@ def test_a_malformed_entry_is_skipped_with_a_warning_naming_file_and_entry_and_t
 
 def test_a_notebook_with_nan_seconds_is_left_out_with_a_warning(tmp_path):
     (tmp_path / "pytorch").mkdir()
-    (tmp_path / "pytorch" / "a.ipynb").write_text(json.dumps({"metadata": {"tabbook": {"seconds": float("nan")}}}))
-    (tmp_path / "pytorch" / "b.ipynb").write_text(json.dumps({"metadata": {"tabbook": {"seconds": 7}}}))
+    (tmp_path / "pytorch" / "a.ipynb").write_text(json.dumps({"metadata": {"dlblocks": {"seconds": float("nan")}}}))
+    (tmp_path / "pytorch" / "b.ipynb").write_text(json.dumps({"metadata": {"dlblocks": {"seconds": 7}}}))
     warnings = []
     found = costs.notebook_seconds(tmp_path, warnings.append)
     assert found == {"pytorch": [7.0]}
-    assert len(warnings) == 1 and "a.ipynb: metadata.tabbook.seconds is nan" in warnings[0]
+    assert len(warnings) == 1 and "a.ipynb: metadata.dlblocks.seconds is nan" in warnings[0]
     assert "nan" not in costs.table(found, {})
 
 
@@ -75,8 +75,8 @@ def test_a_notebook_or_record_nested_too_deeply_is_left_out_with_a_warning_namin
     deep = "[" * 200000 + "]" * 200000
     (tmp_path / "tabs" / "pytorch").mkdir(parents=True)
     (tmp_path / "tabs" / "pytorch" / "devices.ipynb").write_text(deep)
-    (tmp_path / "tabs" / "pytorch" / "b.ipynb").write_text('{"metadata": {"tabbook": {"seconds": 7}}, "x": ' + deep + "}")
-    (tmp_path / "tabs" / "pytorch" / "c.ipynb").write_text(json.dumps({"metadata": {"tabbook": {"seconds": 3}}}))
+    (tmp_path / "tabs" / "pytorch" / "b.ipynb").write_text('{"metadata": {"dlblocks": {"seconds": 7}}, "x": ' + deep + "}")
+    (tmp_path / "tabs" / "pytorch" / "c.ipynb").write_text(json.dumps({"metadata": {"dlblocks": {"seconds": 3}}}))
     (tmp_path / "a.claims.record").write_text('{"mutations": ' + deep + "}")
     monkeypatch.setattr(costs, "NOTEBOOKS", tmp_path)
     monkeypatch.setattr(costs, "TABS", tmp_path / "tabs")

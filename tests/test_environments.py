@@ -137,7 +137,7 @@ def test_the_kernel_runs_the_environment_of_the_device(monkeypatch):
     monkeypatch.setenv(envs.DEVICE_VARIABLE, "cuda")
     spec = envs.kernel_spec(get("tensorflow"))
     assert spec["argv"][0] == str(envs.env_python(get("tensorflow"), "cuda")) and "-cuda-" in spec["argv"][0]
-    assert spec["metadata"]["tabbook"]["device"] == "cuda"
+    assert spec["metadata"]["dlblocks"]["device"] == "cuda"
     assert envs.kernel_spec(get("tensorflow"), "cpu")["argv"][0] == str(envs.env_python(get("tensorflow"), "cpu"))
 
 

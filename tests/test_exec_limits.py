@@ -36,7 +36,7 @@ def image(size: int) -> dict:
 
 def feed(messages: list[dict], limits: execute.Limits):
     """The cell's outputs after ``messages`` went through BoundedClient, and the client."""
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print()")], metadata={"tabbook": {"source": "c.md"}})
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print()")], metadata={"dlblocks": {"source": "c.md"}})
     client = execute.BoundedClient(notebook, limits=limits)
     client.reset_execution_trackers()
     client.clear_before_next_output = False  # as nbclient's execute_cell sets it
@@ -176,7 +176,7 @@ def test_a_new_checkout_registers_its_kernel_and_shell_commands_reach_the_enviro
     (project.tabs / "pytorch" / "chap.ipynb").unlink()  # a new notebook gets a new file's mode
     result = project.run("execute", "-f", "pytorch", preexec_fn=lambda: os.umask(0o022))
     assert result.returncode == 0, result.stdout
-    assert "pytorch: registered kernel tabbook-pytorch in" in result.stdout and "Traceback" not in result.stdout
+    assert "pytorch: registered kernel dlblocks-pytorch in" in result.stdout and "Traceback" not in result.stdout
     path = project.tabs / "pytorch" / "chap.ipynb"
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     prefix, pip = (c.outputs[0].text for c in nbformat.read(path, as_version=4).cells[-2:])

@@ -22,8 +22,10 @@ def chapter_with(write_chapter):
     return make
 
 
-def test_success_is_written_with_its_key_and_then_cached(chapter_with, tmp_path):
-    chapter = chapter_with("from tabbook.record import record\nrecord('test_accuracy', 0.5)")
+def test_success_is_written_with_its_key_and_then_cached(write_chapter, tmp_path):
+    front = FRONT.replace("---\n", '---\ntabbook:\n  report:\n    test_accuracy: "accuracy"\n', 1)
+    chapter = read_chapter(write_chapter(chapter_text(cell("[pytorch]", "print('ready')"),
+                                                      cell("[pytorch]", "accuracy = 0.5"), *FOUR, front=front)))
     target = tmp_path / "chap.ipynb"
     result = execute.execute(convert.to_notebook(chapter, "pytorch"), target)
     assert (result.status, result.records) == ("executed", {"test_accuracy": 0.5})
@@ -33,7 +35,7 @@ def test_success_is_written_with_its_key_and_then_cached(chapter_with, tmp_path)
     again = execute.execute(convert.to_notebook(chapter, "pytorch"), target)
     assert (again.status, again.records) == ("cached", {"test_accuracy": 0.5})
     # The execution recorded its date and the lock's torch, and wrote the line under the title.
-    assert stored.metadata.tabbook.executed == {"date": provenance.today(),
+    assert stored.metadata.dlblocks.executed == {"date": provenance.today(),
                                                 "versions": {"torch": standalone.lock_pins(get("pytorch"))["torch"]}}
     python = ".".join(stored.metadata.language_info.version.split(".")[:2])
     assert stored.cells[2].source == "# A chapter\n\nSome prose."
@@ -53,8 +55,8 @@ def test_the_report_is_read_after_the_last_cell_and_leaves_no_cell(write_chapter
     result = execute.execute(convert.to_notebook(chapter, "pytorch"), target)
     assert (result.status, result.records) == ("executed", {"test_accuracy": 0.75, "device": "cpu"}), result.error
     stored = nbformat.read(target, as_version=4)
-    assert stored.metadata.tabbook.results == {"test_accuracy": 0.75, "device": "cpu"}
-    assert not any("tabbook" in cell.source and cell.cell_type == "code" and "report" in cell.source
+    assert stored.metadata.dlblocks.results == {"test_accuracy": 0.75, "device": "cpu"}
+    assert not any("accuracy" in cell.source and cell.cell_type == "code" and "report" in cell.source
                    for cell in stored.cells)
     assert len(convert.converter_cells(stored)) == len(convert.to_notebook(chapter, "pytorch").cells)
     assert [cell.cell_type for cell in stored.cells if cell not in convert.converter_cells(stored)] == ["markdown"]

@@ -52,7 +52,7 @@ def test_merging_keeps_every_character_in_order(pieces):
 # --- machine paths ---------------------------------------------------------------------------
 
 def test_machine_paths_become_placeholders(monkeypatch):
-    monkeypatch.setenv("TABBOOK_MNIST_DIR", "/data/somewhere/mnist")
+    monkeypatch.setenv("DLBLOCKS_MNIST_DIR", "/data/somewhere/mnist")
     env = envs_root() / "tensorflow-91d513facbb8"
     text = (f"{env}/lib/python3.11/site-packages/keras/src/layers/layer.py:421: UserWarning: ...\n"
             f"File {ROOT}/tabbook/data.py, in load\n"
@@ -159,7 +159,7 @@ def write_book_sources(tmp_path: Path, text: str, outputs: dict[str, dict[int, l
     for name in chapter.frameworks:
         notebook = convert.to_notebook(chapter, name)
         for nb_cell in notebook.cells:
-            index = nb_cell.metadata.get("tabbook", {}).get("cell")
+            index = nb_cell.metadata.get("dlblocks", {}).get("cell")
             if nb_cell.cell_type == "code" and index in outputs.get(name, {}):
                 nb_cell.outputs = outputs[name][index]
         notebooks[name] = notebook

@@ -31,18 +31,18 @@ def _stored_notebooks():
                                                     for item in _stored_notebooks()])
 def test_every_stored_notebook_says_under_its_title_what_it_ran_with(chapter, framework, path):
     notebook = nbformat.read(path, as_version=4)
-    executed = notebook.metadata.tabbook.get("executed")
+    executed = notebook.metadata.dlblocks.get("executed")
     assert executed is not None, f"{path}: no record of its execution; run: python build.py execute {chapter.name}"
     distribution = provenance.DISTRIBUTIONS[framework]
     version = standalone.lock_pins(get(framework))[distribution]
     python = ".".join(notebook.metadata.language_info.version.split(".")[:2])
-    device = provenance.device_label(notebook.metadata.tabbook.get("results", {}).get("device"))
+    device = provenance.device_label(notebook.metadata.dlblocks.get("results", {}).get("device"))
     expected = f"Executed on {executed['date']} with {distribution} {version}, Python {python}, {device}"
     cells = [cell for cell in notebook.cells if provenance.is_line_cell(cell)]
     assert [cell.source for cell in cells] == [expected]
     assert cells[0].cell_type == "markdown"
     # Right under the title: the cell after the chapter's first one, the title's.
-    title = next(index for index, cell in enumerate(notebook.cells) if not cell.metadata.tabbook.get("generated"))
+    title = next(index for index, cell in enumerate(notebook.cells) if not cell.metadata.dlblocks.get("generated"))
     assert notebook.cells[title].source.startswith(f"# {chapter.title}\n")
     assert notebook.cells[title + 1] is cells[0]
     assert executed["versions"] == {distribution: version}
@@ -57,12 +57,12 @@ def test_the_line_is_in_no_key_and_not_for_nbval():
     fresh = convert.to_notebook(chapter, FRAMEWORK)
     # The code fingerprint, and so the execution key that check compares with the stored one.
     assert convert.code_fingerprint(with_line) == convert.code_fingerprint(without) == convert.code_fingerprint(fresh)
-    assert with_line.metadata.tabbook.execution_key == execute.execution_key(fresh, FRAMEWORK)
+    assert with_line.metadata.dlblocks.execution_key == execute.execution_key(fresh, FRAMEWORK)
     # The mutation keys (tabbook.claimrecords.mutation_key) are execution keys of mutants of fresh
     # conversions, which have no line.
     assert not any(provenance.is_line_cell(cell) for cell in fresh.cells)
     # nbval compares the outputs of code cells only: the line is a Markdown cell.
-    assert provenance.EXECUTED_ID not in {cell.metadata.tabbook.get("generated") for cell in with_line.cells
+    assert provenance.EXECUTED_ID not in {cell.metadata.dlblocks.get("generated") for cell in with_line.cells
                                           if cell.cell_type == "code"}
 
 
@@ -109,11 +109,11 @@ def test_a_line_that_is_not_true_is_reported(stale_line, change, said):
     chapter, notebook, target = stale_line
     cell = next(cell for cell in notebook.cells if provenance.is_line_cell(cell))
     if change == "line":
-        cell.source = cell.source.replace(notebook.metadata.tabbook.executed["date"], "1999-01-01")
+        cell.source = cell.source.replace(notebook.metadata.dlblocks.executed["date"], "1999-01-01")
     elif change == "date":
-        notebook.metadata.tabbook.executed["date"] = "1999-01-02"
+        notebook.metadata.dlblocks.executed["date"] = "1999-01-02"
     else:
-        notebook.metadata.tabbook.executed["versions"]["torch"] = "0.1"
+        notebook.metadata.dlblocks.executed["versions"]["torch"] = "0.1"
     convert.write_notebook(notebook, target)
     found = check._notebook_problems(chapter, FRAMEWORK, target)
     assert len(found) == 1 and said in found[0], found
@@ -122,7 +122,7 @@ def test_a_line_that_is_not_true_is_reported(stale_line, change, said):
 
 def test_a_notebook_with_no_date_says_how_to_get_one(stale_line):
     chapter, notebook, target = stale_line
-    del notebook.metadata.tabbook["executed"]
+    del notebook.metadata.dlblocks["executed"]
     convert.write_notebook(notebook, target)
     found = check._notebook_problems(chapter, FRAMEWORK, target)
     assert found == [f'{target}: its "Executed on" line is not true: the notebook records no date of execution; bring '
@@ -140,7 +140,7 @@ def test_the_date_of_an_older_notebook_is_that_of_the_commit_that_brought_its_ke
     path = convert.notebook_path(CHAPTER, FRAMEWORK)
     committed = json.loads(subprocess.run(["git", "-C", str(ROOT), "show", f"HEAD:{path.relative_to(ROOT)}"],
                                           capture_output=True, text=True, check=True).stdout)
-    key = committed["metadata"]["tabbook"]["execution_key"]
+    key = committed["metadata"]["dlblocks"]["execution_key"]
     date = provenance.committed_date(path, key)
     assert date is not None
     # The key is in the notebook of the commit of that date, and in no earlier one.
@@ -167,10 +167,10 @@ def test_the_device_is_named_as_a_reader_knows_it(value, label):
                                       {"date": "2026-12-03", "versions": {}}, {"date": "2026-12-03", "versions": {"torch": 2}}])
 def test_a_malformed_record_is_a_damaged_notebook(tmp_path, executed):
     notebook = current_stored(CHAPTER, FRAMEWORK)
-    notebook.metadata.tabbook["executed"] = executed
+    notebook.metadata.dlblocks["executed"] = executed
     target = tmp_path / "n.ipynb"
     target.write_text(nbformat.writes(notebook))
-    with pytest.raises(stored.DamagedNotebook, match="metadata.tabbook.executed is"):
+    with pytest.raises(stored.DamagedNotebook, match="metadata.dlblocks.executed is"):
         stored.read(target, CHAPTER, FRAMEWORK)
 
 
@@ -181,7 +181,7 @@ def test_the_book_shows_a_line_only_where_it_is_true_and_as_text():
     shown = book._executed_line(notebook)
     assert shown.replace("\\", "") == provenance.shown_line(notebook)
     # A hostile notebook: metadata and line agree, and would make a link and raw HTML in MyST.
-    notebook.metadata.tabbook.executed["versions"] = {"torch": "[x](https://example.org) <b>bold</b> {download}`a`"}
+    notebook.metadata.dlblocks.executed["versions"] = {"torch": "[x](https://example.org) <b>bold</b> {download}`a`"}
     notebook = provenance.with_line(notebook)
     shown = book._executed_line(notebook)
     assert shown.replace("\\", "") == provenance.shown_line(notebook)
@@ -210,7 +210,7 @@ def current(tmp_path, monkeypatch):
 def _marked(kind: str, source: str):
     cell = {"code": nbformat.v4.new_code_cell, "raw": nbformat.v4.new_raw_cell,
             "markdown": nbformat.v4.new_markdown_cell}[kind](source)
-    cell.metadata["tabbook"] = {"generated": provenance.EXECUTED_ID}
+    cell.metadata["dlblocks"] = {"generated": provenance.EXECUTED_ID}
     if kind == "code":
         cell.execution_count = 99
     return cell
@@ -304,7 +304,7 @@ def _tomorrow() -> str:
 def test_a_false_record_fails_check_even_where_the_line_agrees_with_it(current, change, said):
     """Red team: a made-up date, an extra package and a made-up device passed check where the line said them too."""
     chapter, notebook, target = current
-    executed = notebook.metadata.tabbook.executed
+    executed = notebook.metadata.dlblocks.executed
     if change == "no date":
         executed["date"] = "2026-99-99"
     elif change == "future":
@@ -314,13 +314,13 @@ def test_a_false_record_fails_check_even_where_the_line_agrees_with_it(current, 
     elif change == "another distribution":
         executed["versions"] = {"evil-pkg": "6.6.6"}
     else:
-        notebook.metadata.tabbook.setdefault("results", {})["device"] = "TPU v9 (trust me)"
+        notebook.metadata.dlblocks.setdefault("results", {})["device"] = "TPU v9 (trust me)"
     assert provenance.line(notebook) is None
     # The line rewritten to say what the false record says.
     versions = ", ".join(f"{name} {version}" for name, version in executed["versions"].items())
     python = ".".join(notebook.metadata.language_info.version.split(".")[:2])
     device = "TPU v9 (trust me)" if change == "device" else provenance.device_label(
-        notebook.metadata.tabbook.get("results", {}).get("device"))
+        notebook.metadata.dlblocks.get("results", {}).get("device"))
     cell = notebook.cells[provenance.title_index(notebook) + 1]
     cell.source = f"Executed on {executed['date']} with {versions}, Python {python}, {device}"
     convert.write_notebook(notebook, target)

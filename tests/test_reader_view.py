@@ -57,7 +57,7 @@ def first_code_line(source: str) -> str:
 def without_setup_metadata(notebook: dict) -> dict:
     """``notebook`` (JSON) with the collapse metadata taken off its setup cells: the control."""
     for cell in notebook["cells"]:
-        if cell["metadata"].get("tabbook", {}).get("generated"):
+        if cell["metadata"].get("dlblocks", {}).get("generated"):
             for key in standalone.SETUP_METADATA:
                 cell["metadata"].pop(key, None)
     return notebook
@@ -156,11 +156,11 @@ def open_notebook(open_page, jupyter):
 @pytest.mark.parametrize("app", APPS)
 def test_the_title_comes_first_and_the_setup_is_collapsed_to_one_line(open_notebook, app):
     stored = nbformat.read(STORED, as_version=4)
-    setup = [cell for cell in stored.cells if cell.metadata.get("tabbook", {}).get("generated")
+    setup = [cell for cell in stored.cells if cell.metadata.get("dlblocks", {}).get("generated")
              in (standalone.REQUIREMENTS_ID, standalone.HELPERS_ID)]
-    assert stored.cells[:2] == setup and stored.cells[2].source.startswith(f"# {stored.metadata.tabbook.title}\n")
+    assert stored.cells[:2] == setup and stored.cells[2].source.startswith(f"# {stored.metadata.dlblocks.title}\n")
     page, cells, title = open_notebook(app, "reader.ipynb")
-    expect(title).to_have_text(re.compile(rf"^{re.escape(stored.metadata.tabbook.title)}\W*$"))  # and its ¶ link
+    expect(title).to_have_text(re.compile(rf"^{re.escape(stored.metadata.dlblocks.title)}\W*$"))  # and its ¶ link
     for index, cell in enumerate(setup):
         shown = cells.nth(index)
         # The source is behind a placeholder that shows its first line, a comment saying what the cell is.

@@ -32,7 +32,7 @@ COMMANDS = {
     "python3 build.py": "test_the_readmes_commands_on_a_copy_of_the_project",
     "python3 build.py test": "test_the_readmes_commands_on_a_copy_of_the_project",
     "python3 -m http.server -d build/html": "test_the_readmes_commands_on_a_copy_of_the_project",
-    "export TABBOOK_MNIST_DIR=../shared/data/mnist": "test_the_readmes_commands_on_a_copy_of_the_project",
+    "export DLBLOCKS_MNIST_DIR=../shared/data/mnist": "test_the_readmes_commands_on_a_copy_of_the_project",
 }
 
 
@@ -82,7 +82,7 @@ def _free_port() -> int:
 
 
 def _mnist_folder() -> Path:
-    """The folder of the four MNIST files this run uses (``$TABBOOK_MNIST_DIR``, else the cache)."""
+    """The folder of the four MNIST files this run uses (``$DLBLOCKS_MNIST_DIR``, else the cache)."""
     folder = Path(os.environ.get(data.ENV_VAR) or data.DEFAULT_DIR).expanduser().resolve()
     assert any(folder.glob("train-images-idx3-ubyte*")), (
         f"no MNIST in {folder}: set {data.ENV_VAR} to the folder that holds the four files")
@@ -119,7 +119,7 @@ def test_the_readmes_commands_on_a_copy_of_the_project(tmp_path, short_tmp):
     env["TMPDIR"] = str(short_tmp)
 
     def shell(line: str, timeout: float) -> subprocess.CompletedProcess:
-        return subprocess.run(["bash", "-c", f"export TABBOOK_MNIST_DIR=../shared/data/mnist && {line}"],
+        return subprocess.run(["bash", "-c", f"export DLBLOCKS_MNIST_DIR=../shared/data/mnist && {line}"],
                               cwd=project.root, env=env, capture_output=True, text=True, timeout=timeout)
 
     main = shell("python3 build.py", timeout=1200)

@@ -115,7 +115,7 @@ def test_nbval_runs_each_kernel_in_a_fresh_folder_that_it_removes(repo, capsys, 
 def first_code_cell(notebook: dict) -> dict:
     """The first code cell made from the chapter (not a generated setup cell)."""
     return next(c for c in notebook["cells"]
-                if c["cell_type"] == "code" and not c["metadata"].get("tabbook", {}).get("generated"))
+                if c["cell_type"] == "code" and not c["metadata"].get("dlblocks", {}).get("generated"))
 
 
 def with_output(output: dict, raw: tuple[str, str] | None = None):
@@ -133,7 +133,7 @@ def with_metadata(where: str, value):
     def damage(text: str) -> str:
         notebook = json.loads(text)
         target = notebook if where == "notebook" else first_code_cell(notebook)
-        target["metadata"]["tabbook"] = value
+        target["metadata"]["dlblocks"] = value
         return json.dumps(notebook, indent=1)
     return damage
 
@@ -145,20 +145,20 @@ def image(data: str, metadata: dict) -> dict:
 #: name: (damage of the notebook's JSON text, what the message must say after "not a valid notebook (")
 DAMAGE = {
     "nested-too-deeply": (lambda text: "[" * 200000, "its JSON is nested too deeply to read"),
-    "cell-tabbook-not-a-mapping": (with_metadata("cell", 5), r"cell \d+: metadata.tabbook is 5, not a mapping"),
-    "notebook-tabbook-not-a-mapping": (with_metadata("notebook", "x"), 'metadata.tabbook is "x", not a mapping'),
+    "cell-tabbook-not-a-mapping": (with_metadata("cell", 5), r"cell \d+: metadata.dlblocks is 5, not a mapping"),
+    "notebook-tabbook-not-a-mapping": (with_metadata("notebook", "x"), 'metadata.dlblocks is "x", not a mapping'),
     "cell-line-not-a-number": (with_metadata("cell", {"cell": 2, "line": "two"}),
-                               r'cell \d+: metadata.tabbook.line is "two", not a whole number from 1'),
+                               r'cell \d+: metadata.dlblocks.line is "two", not a whole number from 1'),
     "image-metadata-not-a-mapping": (with_output(image(PNG, {"image/png": "bad"})),
                                      r"""cell \d+, output 1: its metadata\['image/png'\] is "bad", not a mapping"""),
     "image-not-base64": (with_output(image("not base64!", {})), r"cell \d+, output 1: its image/png data is not valid base64"),
     "image-width-overflows": (with_output(image(PNG, {"image/png": {"width": "WIDTH"}}), ('"WIDTH"', "1e400")),
                               r"its image/png width is Infinity, not a number of pixels"),
     "recorded-value-not-a-number": (with_output({"output_type": "display_data", "data": {"text/plain": "high"},
-                                                 "metadata": {"tabbook": {"record": "test_accuracy"}}}),
+                                                 "metadata": {"dlblocks": {"record": "test_accuracy"}}}),
                                     "the value recorded as 'test_accuracy' is \"high\", not a number"),
     "output-tabbook-not-a-mapping": (with_output({"output_type": "display_data", "data": {"text/plain": "1"},
-                                                  "metadata": {"tabbook": 5}}), "its metadata.tabbook is 5, not a mapping"),
+                                                  "metadata": {"dlblocks": 5}}), "its metadata.dlblocks is 5, not a mapping"),
 }
 
 

@@ -176,7 +176,7 @@ def fake_executed(folder) -> None:
         for number, item in enumerate(notebook.cells, 1):
             if item.cell_type == "code":
                 item.execution_count = number
-        notebook.metadata.tabbook["execution_key"] = execute.execution_key(notebook, "pytorch")
+        notebook.metadata.dlblocks["execution_key"] = execute.execution_key(notebook, "pytorch")
         notebook.metadata.language_info["version"] = "3.11.7"  # as the kernel tells nbclient
         provenance.record(notebook, "pytorch", provenance.today())  # and the executor's line
         notebook = provenance.with_line(notebook)
@@ -225,7 +225,7 @@ def test_a_notebook_carries_exactly_the_saved_code_it_uses_and_what_that_needs(b
     assert savedcode.for_notebook(by_name["a"], "pytorch") == {}  # a defines, it does not import
     notebook = convert.to_notebook(by_name["b"], "pytorch")
     helpers = notebook.cells[1]
-    assert helpers.metadata.tabbook.generated == "helpers"
+    assert helpers.metadata.dlblocks.generated == "helpers"
     assert standalone.embedded_saved(helpers.source) == {"tabbook.saved.pytorch":
                                                          "\n" + carried["tabbook.saved.pytorch"]}
 

@@ -25,12 +25,12 @@ def stored_copy(tmp_path):
     chapter = read_chapter(NOTEBOOKS / f"{CHAPTER}.md")
     notebook = json.loads(nbformat.writes(current_stored(CHAPTER, FRAMEWORK)))  # its "Executed on" line current
     for cell in notebook["cells"]:
-        if cell["metadata"].get("tabbook", {}).get("generated"):
+        if cell["metadata"].get("dlblocks", {}).get("generated"):
             for key in standalone.SETUP_METADATA:
                 cell["metadata"].pop(key, None)
     chapter_cell = next(cell for cell in notebook["cells"]
-                        if cell["cell_type"] == "code" and not cell["metadata"]["tabbook"].get("generated"))
-    chapter_cell["metadata"]["tabbook"]["line"] += 1
+                        if cell["cell_type"] == "code" and not cell["metadata"]["dlblocks"].get("generated"))
+    chapter_cell["metadata"]["dlblocks"]["line"] += 1
     target = tmp_path / f"{CHAPTER}.ipynb"
     target.write_text(json.dumps(notebook, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
     return chapter, target, target.read_text()
@@ -38,8 +38,8 @@ def stored_copy(tmp_path):
 
 def test_the_setup_cells_carry_what_each_tool_honours():
     notebook = convert.to_notebook(read_chapter(NOTEBOOKS / f"{CHAPTER}.md"), FRAMEWORK)
-    setup = [cell for cell in notebook.cells if cell.metadata.get("tabbook", {}).get("generated")]
-    assert [cell.metadata.tabbook.generated for cell in setup] == [standalone.REQUIREMENTS_ID, standalone.HELPERS_ID]
+    setup = [cell for cell in notebook.cells if cell.metadata.get("dlblocks", {}).get("generated")]
+    assert [cell.metadata.dlblocks.generated for cell in setup] == [standalone.REQUIREMENTS_ID, standalone.HELPERS_ID]
     assert notebook.cells[:2] == setup  # first, before the title
     for cell in setup:
         assert cell.metadata.jupyter == {"source_hidden": True}  # outputs stay: they say what was installed
@@ -54,7 +54,7 @@ def test_metadata_is_not_part_of_the_execution_key(stored_copy):
     fresh = convert.to_notebook(chapter, FRAMEWORK)
     stale = nbformat.read(target, as_version=4)
     assert convert.code_fingerprint(stale) == convert.code_fingerprint(fresh)
-    assert stale.metadata.tabbook.execution_key == execute.execution_key(fresh, FRAMEWORK)
+    assert stale.metadata.dlblocks.execution_key == execute.execution_key(fresh, FRAMEWORK)
 
 
 def test_execute_brings_the_metadata_up_to_date_without_executing(stored_copy, monkeypatch):

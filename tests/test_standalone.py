@@ -1,6 +1,6 @@
 """Notebooks that run on their own: the generated setup cells. Every notebook under tabs/ is run
 as a reader runs it by nbval itself (conftest.py: an empty folder, a kernel of the framework's
-environment with no PYTHONPATH and no checkout on sys.path, MNIST from TABBOOK_MNIST_DIR, and a
+environment with no PYTHONPATH and no checkout on sys.path, MNIST from DLBLOCKS_MNIST_DIR, and a
 last item that asserts so); the last test here proves that item fails when it should."""
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ NOTEBOOK_CASES = [(chapter, name) for chapter in CHAPTERS for name in chapter.fr
 def requirements_of(notebook) -> dict[str, str]:
     """REQUIREMENTS as the generated first cell states it."""
     first = notebook.cells[0]
-    assert first.metadata.tabbook.generated == "requirements"
+    assert first.metadata.dlblocks.generated == "requirements"
     tree = ast.parse("\n".join(line for line in first.source.splitlines() if not line.lstrip().startswith("%")))
     for node in tree.body:
         if isinstance(node, ast.Assign) and node.targets[0].id == "REQUIREMENTS":
@@ -85,10 +85,10 @@ def test_standard_library_and_magics_need_no_pin_and_helpers_are_inlined_only_wh
         cell("[all]", "%matplotlib inline\nimport os.path, json\nfrom collections import Counter"), *FOUR)))
     notebook = to_notebook(chapter, "pytorch")
     assert requirements_of(notebook) == {}
-    assert [c.metadata.tabbook.get("generated") for c in notebook.cells[:2]] == ["requirements", None]
+    assert [c.metadata.dlblocks.get("generated") for c in notebook.cells[:2]] == ["requirements", None]
     chapter = read_chapter(write_chapter(chapter_text(cell("[all]", "from tabbook.data import load_mnist"), *FOUR)))
     notebook = to_notebook(chapter, "mxnet")
-    assert [c.metadata.tabbook.get("generated") for c in notebook.cells[:2]] == ["requirements", "helpers"]
+    assert [c.metadata.dlblocks.get("generated") for c in notebook.cells[:2]] == ["requirements", "helpers"]
     assert "tabbook.data" in notebook.cells[1].source and "tabbook.record" not in notebook.cells[1].source
 
 

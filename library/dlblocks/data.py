@@ -1,4 +1,4 @@
-"""MNIST, framework-neutral: numpy arrays read from the four IDX files, verified by sha256.
+"""MNIST as NumPy arrays, read from the four IDX files and verified by sha256.
 
 Data set: Y. LeCun, C. Cortes and C. J. C. Burges, "The MNIST database of handwritten digits",
 http://yann.lecun.com/exdb/mnist/ — 60,000 training and 10,000 test images of 28 x 28 pixels.
@@ -8,13 +8,13 @@ uint8 values in row-major order; the magic is 0x00000803 for images and 0x000008
 Where the files are looked for, in order:
 
 1. the folder given as ``data_dir`` or, when that is None, by the environment variable
-   ``TABBOOK_MNIST_DIR``;
-2. otherwise ``~/.cache/tabbook/mnist``, where missing files are downloaded from the public
+   ``DLBLOCKS_MNIST_DIR``;
+2. otherwise ``~/.cache/dlblocks/mnist``, where missing files are downloaded from the public
    mirrors in :data:`MIRRORS`, tried in order.
 
 Each file may be raw (``train-images-idx3-ubyte``) or gzipped (``...-ubyte.gz``). The sha256 of the
 decompressed content is checked, so a truncated or corrupted file raises instead of giving a
-wrong array. This module needs only numpy, so every framework's environment can import it.
+wrong array. The module needs only NumPy and the standard library.
 """
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-ENV_VAR = "TABBOOK_MNIST_DIR"
-DEFAULT_DIR = Path.home() / ".cache" / "tabbook" / "mnist"
+ENV_VAR = "DLBLOCKS_MNIST_DIR"
+DEFAULT_DIR = Path.home() / ".cache" / "dlblocks" / "mnist"
 
 #: sha256 of the decompressed content of each file.
 FILES = {
@@ -39,7 +39,7 @@ FILES = {
     "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
 
-#: Public mirrors of the gzipped files, tried in order (the first two are those torchvision uses).
+#: Public mirrors of the gzipped files, tried in order.
 MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
@@ -56,8 +56,8 @@ def load_mnist(data_dir: str | os.PathLike | None = None, *, download: bool = Tr
     """Load MNIST as numpy arrays.
 
     Args:
-        data_dir: folder holding the four IDX files; None means ``$TABBOOK_MNIST_DIR`` or, if
-            that is unset, ``~/.cache/tabbook/mnist``.
+        data_dir: folder holding the four IDX files; None means ``$DLBLOCKS_MNIST_DIR`` or, if
+            that is unset, ``~/.cache/dlblocks/mnist``.
         download: fetch missing files from :data:`MIRRORS` into that folder; with False, a
             missing file raises at once.
         mirrors: base URLs to download from, tried in order (default :data:`MIRRORS`).
@@ -85,10 +85,10 @@ def load_mnist(data_dir: str | os.PathLike | None = None, *, download: bool = Tr
 
 
 def resolve_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    """The folder MNIST is read from: ``data_dir``, else ``$TABBOOK_MNIST_DIR``, else the cache.
+    """The folder MNIST is read from: ``data_dir``, else ``$DLBLOCKS_MNIST_DIR``, else the cache.
 
     Raises:
-        MNISTError: ``$TABBOOK_MNIST_DIR`` is used and is not an existing folder (see
+        MNISTError: ``$DLBLOCKS_MNIST_DIR`` is used and is not an existing folder (see
             :func:`check_env_dir`).
     """
     if data_dir is not None:
@@ -99,7 +99,7 @@ def resolve_dir(data_dir: str | os.PathLike | None = None) -> Path:
 
 
 def check_env_dir() -> Path | None:
-    """The folder ``$TABBOOK_MNIST_DIR`` names, or None when it is unset or empty.
+    """The folder ``$DLBLOCKS_MNIST_DIR`` names, or None when it is unset or empty.
 
     Raises:
         MNISTError: it names a file, or nothing: the message names it and says what to do
@@ -196,5 +196,5 @@ def fetch(folder: Path, name: str, mirrors=MIRRORS, timeout: float = 30.0) -> Pa
 def _missing_message(folder: Path, name: str, reason: str) -> str:
     return (f"MNIST file {name} not found: looked for {folder / name} and {folder / name}.gz, "
             f"and {reason}.\nTo provide the files, put the four IDX files (raw or .gz) in one folder "
-            f"and set {ENV_VAR} to it (for instance {ENV_VAR}=../shared/data/mnist), or pass "
+            f"and set {ENV_VAR} to it (for instance {ENV_VAR}=$HOME/data/mnist), or pass "
             f"data_dir=... to load_mnist.")

@@ -12,15 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tabbook import data
-from tabbook.frameworks import ROOT
+from dlblocks import data
 
-SHARED = ROOT.parent / "shared" / "data" / "mnist"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"  # ../shared beside the checkout
 
 
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
-    """The folder of the real MNIST files: $TABBOOK_MNIST_DIR, else ../shared/data/mnist."""
+    """The folder of the real MNIST files: $DLBLOCKS_MNIST_DIR, else ../shared/data/mnist."""
     folder = Path(os.environ.get(data.ENV_VAR) or SHARED)
     assert all(data.find_file(folder, name) for name in data.FILES), (
         f"the MNIST files are not in {folder}; set {data.ENV_VAR} to their folder")
@@ -72,7 +71,7 @@ def test_missing_files_offline_say_where_and_how(tmp_path):
         data.load_mnist(tmp_path, download=False)
     message = str(info.value)
     assert f"looked for {tmp_path}/train-images-idx3-ubyte and {tmp_path}/train-images-idx3-ubyte.gz" in message
-    assert "set TABBOOK_MNIST_DIR to it" in message
+    assert "set DLBLOCKS_MNIST_DIR to it" in message
 
 
 def test_idx_header_is_checked():
