@@ -430,7 +430,7 @@ def _check_metadata(path: Path, line: int, kind: str, metadata) -> None:
 
 
 def _omissions(path: Path, front: dict) -> dict[str, str]:
-    settings = front.get("dlblocks") or {}
+    settings = front.get("tabbook") or {}
     if not isinstance(settings, dict):
         raise SourceError(path, 2, "front matter 'tabbook' must be a mapping",
                           'write tabbook: {omit: {mindspore: "why it is left out"}}')
@@ -462,7 +462,7 @@ def _report(path: Path, front: dict, lines: list[str]) -> dict[str, str]:
     """
     import ast
 
-    settings = front.get("dlblocks") or {}
+    settings = front.get("tabbook") or {}
     line = _front_line(lines, "tabbook")
     for key in settings:
         if key not in _SETTINGS:
