@@ -82,6 +82,7 @@ MODULE_FUNCTION = "add_module"
 #: The first line of the setup cell: Colab shows it as the form's title, JupyterLab as the
 #: collapsed cell's placeholder.
 TITLE = "#@title Setup: the packages and the book's code this notebook uses"
+TITLE_WITHOUT_LIBRARY = "#@title Setup: the packages this notebook uses"
 _REQUIREMENT = re.compile(r"^([A-Za-z0-9_.\-\[\]]+)==([^\s;#]+)")
 
 
@@ -131,8 +132,7 @@ def imported_modules(notebook: nbformat.NotebookNode) -> list[str]:
         if generated == SETUP_ID:
             sources += embedded_modules(cell.source).values()
         elif not generated:
-            sources.append("\n".join("" if line.lstrip().startswith(("%", "!")) else line
-                                     for line in cell.source.splitlines()))
+            sources.append(_without_magics(cell.source))
     for source in sources:
         try:
             tree = pyast.parse(source)
@@ -148,6 +148,11 @@ def imported_modules(notebook: nbformat.NotebookNode) -> list[str]:
             for name in names:
                 found.setdefault(name, None)
     return list(found)
+
+
+def _without_magics(source: str) -> str:
+    """``source`` with its lines of IPython magics and shell escapes (``%pip``, ``!ls``) blanked."""
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
 
 
 def needs_no_pin(module: str) -> bool:
@@ -315,7 +320,8 @@ def setup_cell(notebook: nbformat.NotebookNode, framework: Framework,
     modules.update(saved or {})
     library = _library_part(modules) if modules else []
     probe = nbformat.v4.new_notebook(cells=[*notebook.cells, _generated("\n".join(library), SETUP_ID, "probe")])
-    return "\n".join([TITLE, *_packages_part(probe, framework), *library])
+    title = TITLE if library else TITLE_WITHOUT_LIBRARY
+    return "\n".join([title, *_packages_part(probe, framework), *library])
 
 
 def helper_modules(notebook: nbformat.NotebookNode, saved: dict[str, str] | None = None) -> list[str]:
@@ -329,9 +335,9 @@ def helper_modules(notebook: nbformat.NotebookNode, saved: dict[str, str] | None
 
 def embedded_modules(source: str) -> dict[str, str]:
     """{module name (``dlblocks.torch``): source} of the library modules that the setup cell
-    ``source`` writes; empty for a cell that is not Python."""
+    ``source`` writes; empty for a cell that is not Python (its ``%pip`` line left out)."""
     try:
-        tree = pyast.parse(source)
+        tree = pyast.parse(_without_magics(source))
     except SyntaxError:
         return {}
     found = {}

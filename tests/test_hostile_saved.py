@@ -44,7 +44,7 @@ def test_using_saved_code_that_only_a_later_chapter_saves_names_both_places(tmp_
     assert f"b.md:{defined}, a later chapter of the book" in caught.value.message
     toc(folder, "b", "a")  # in the other order, the same chapters are fine
     savedcode._CACHE.clear()
-    assert "def later" in savedcode.for_notebook(read_chapter(folder / "a.md"), "pytorch")["tabbook.saved.pytorch"]
+    assert "def later" in savedcode.for_notebook(read_chapter(folder / "a.md"), "pytorch")["dlblocks.torch"]
 
 
 def test_an_earlier_saved_definition_that_calls_a_later_one_is_named_too(tmp_path):

@@ -30,7 +30,7 @@ NOTEBOOK_CASES = [(chapter, name) for chapter in CHAPTERS for name in chapter.fr
 def requirements_of(notebook) -> dict[str, str]:
     """REQUIREMENTS as the generated first cell states it."""
     first = notebook.cells[0]
-    assert first.metadata.dlblocks.generated == "requirements"
+    assert first.metadata.dlblocks.generated == "setup"
     tree = ast.parse("\n".join(line for line in first.source.splitlines() if not line.lstrip().startswith("%")))
     for node in tree.body:
         if isinstance(node, ast.Assign) and node.targets[0].id == "REQUIREMENTS":
@@ -44,7 +44,7 @@ def test_the_install_cell_pins_exactly_the_imported_packages_at_the_lock(chapter
     stated = requirements_of(notebook)
     # Independently of tabbook.standalone's table: ask the framework's environment which
     # distributions provide the modules the notebook's cells import.
-    modules = sorted({name.split(".")[0] for name in standalone.imported_modules(notebook)} - {"tabbook"})
+    modules = sorted({name.split(".")[0] for name in standalone.imported_modules(notebook)} - {"dlblocks"})
     script = ("import importlib.metadata, json, sys\n"
               "provided = importlib.metadata.packages_distributions()\n"
               "print(json.dumps({m: provided.get(m, []) for m in sys.argv[1:] if m not in sys.stdlib_module_names}))")
@@ -85,11 +85,14 @@ def test_standard_library_and_magics_need_no_pin_and_helpers_are_inlined_only_wh
         cell("[all]", "%matplotlib inline\nimport os.path, json\nfrom collections import Counter"), *FOUR)))
     notebook = to_notebook(chapter, "pytorch")
     assert requirements_of(notebook) == {}
-    assert [c.metadata.dlblocks.get("generated") for c in notebook.cells[:2]] == ["requirements", None]
-    chapter = read_chapter(write_chapter(chapter_text(cell("[all]", "from tabbook.data import load_mnist"), *FOUR)))
+    assert [c.metadata.dlblocks.get("generated") for c in notebook.cells[:2]] == ["setup", None]
+    assert standalone.embedded_modules(notebook.cells[0].source) == {}
+    assert notebook.cells[0].source.splitlines()[0] == "#@title Setup: the packages this notebook uses"
+    chapter = read_chapter(write_chapter(chapter_text(cell("[all]", "from dlblocks.data import load_mnist"), *FOUR)))
     notebook = to_notebook(chapter, "mxnet")
-    assert [c.metadata.dlblocks.get("generated") for c in notebook.cells[:2]] == ["requirements", "helpers"]
-    assert "tabbook.data" in notebook.cells[1].source and "tabbook.record" not in notebook.cells[1].source
+    assert [c.metadata.dlblocks.get("generated") for c in notebook.cells[:2]] == ["setup", None]
+    assert list(standalone.embedded_modules(notebook.cells[0].source)) == ["dlblocks.data"]
+    assert notebook.cells[0].source.splitlines()[0] == standalone.TITLE
 
 
 def test_the_mxnet_cell_stops_with_a_message_on_a_newer_python(write_chapter):
