@@ -189,7 +189,7 @@ def parse_cell(path: Path, cell) -> tuple[Statement, ...]:
         while start > 1 and lines[start - 2].lstrip().startswith("#"):  # the comments just above it
             start -= 1
         source = "\n".join(lines[start - 1: node.end_lineno])
-        now, later = _uses(node)
+        now, later = uses(node)
         statements.append(Statement(path, first + start - 1, source, binds, frozenset(now), frozenset(later),
                                     isinstance(node, (ast.Import, ast.ImportFrom))))
     return tuple(statements)
@@ -291,7 +291,7 @@ def _describe(node: ast.stmt) -> str:
     return names.get(type(node), f"a {type(node).__name__} statement")
 
 
-def _uses(node: ast.stmt) -> tuple[set[str], set[str]]:
+def uses(node: ast.stmt) -> tuple[set[str], set[str]]:
     """(module-level names the statement reads on import, those its functions read when called)."""
     table = symtable.symtable(ast.unparse(ast.Module([node], type_ignores=[])), "<saved>", "exec")
     now: set[str] = set()

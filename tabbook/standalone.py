@@ -316,7 +316,7 @@ def setup_cell(notebook: nbformat.NotebookNode, framework: Framework,
         BuildError: an import is not pinned in the framework's lock (:func:`requirements`), or a
             module cannot be embedded.
     """
-    modules = {name: HELPERS[name].read_text(encoding="utf-8") for name in helper_modules(notebook, saved)}
+    modules = {name: helper_closure(name, names) for name, names in helper_uses(notebook, saved).items()}
     modules.update(saved or {})
     library = _library_part(modules) if modules else []
     probe = nbformat.v4.new_notebook(cells=[*notebook.cells, _generated("\n".join(library), SETUP_ID, "probe")])
@@ -327,10 +327,93 @@ def setup_cell(notebook: nbformat.NotebookNode, framework: Framework,
 def helper_modules(notebook: nbformat.NotebookNode, saved: dict[str, str] | None = None) -> list[str]:
     """The hand-written modules of the library (keys of :data:`HELPERS`) that the notebook, or the
     saved code ``saved`` it carries ({module name: source}), imports."""
-    imported = set(imported_modules(notebook))
-    for source in (saved or {}).values():
-        imported |= set(imported_modules(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])))
-    return [name for name in HELPERS if name in imported]
+    return list(helper_uses(notebook, saved))
+
+
+def helper_uses(notebook: nbformat.NotebookNode, saved: dict[str, str] | None = None) -> dict[str, set[str] | None]:
+    """{hand-written module of the library: the names imported from it (``from dlblocks.data import
+    load_mnist``), or None where the module is imported whole (``import dlblocks.data``, ``from
+    dlblocks import data``)}, for the notebook's code cells and the saved code ``saved``, in
+    :data:`HELPERS` order."""
+    sources = [_without_magics(cell.source) for cell in notebook.cells
+               if cell.cell_type == "code" and not cell.metadata.get("dlblocks", {}).get("generated")]
+    sources += (saved or {}).values()
+    found: dict[str, set[str] | None] = {}
+    for source in sources:
+        try:
+            tree = pyast.parse(source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module in HELPERS:
+                if any(alias.name == "*" for alias in node.names):
+                    found[node.module] = None
+                elif found.get(node.module, set()) is not None:
+                    found[node.module] = found.get(node.module, set()) | {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == PACKAGE:
+                for alias in node.names:
+                    if f"{PACKAGE}.{alias.name}" in HELPERS:
+                        found[f"{PACKAGE}.{alias.name}"] = None
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name in HELPERS:
+                        found[alias.name] = None
+    return {name: found[name] for name in HELPERS if name in found}
+
+
+def helper_closure(module: str, names: set[str] | None) -> str:
+    """The source of the hand-written library module ``module`` that a notebook importing ``names``
+    from it carries: its docstring, its ``__future__`` imports and the top-level statements that
+    define ``names`` and everything they use, recursively (:func:`tabbook.savedcode.uses`), each
+    with the comments above it, in file order. The whole file where ``names`` is None or the
+    closure is every statement (``load_mnist`` needs all of ``dlblocks.data``).
+
+    Raises:
+        BuildError: the module cannot be read or parsed, or does not define one of ``names``.
+    """
+    path = HELPERS[module]
+    try:
+        text = path.read_text(encoding="utf-8")
+        body = pyast.parse(text).body
+    except (OSError, UnicodeDecodeError, SyntaxError) as error:
+        raise BuildError(f"{display_path(path)}: cannot be read as Python ({error})") from None
+    if names is None:
+        return text
+    binds: list[set[str]] = []
+    for node in body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            binds.append({node.name})
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            binds.append({alias.asname or alias.name.split(".")[0] for alias in node.names})
+        else:
+            binds.append({target.id for target in ast.walk(node) if isinstance(target, ast.Name)
+                          and isinstance(target.ctx, ast.Store)})
+    missing = sorted(names - set().union(*binds))
+    if missing:
+        raise BuildError(f"{display_path(path)} does not define {', '.join(missing)}, which a notebook imports from "
+                         f"{module}")
+    from .savedcode import uses
+    wanted, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        for index, bound in enumerate(binds):
+            if name in bound and index not in wanted:
+                wanted.add(index)
+                now, later = uses(body[index])
+                todo += sorted(now | later)
+    for index, node in enumerate(body):
+        if (isinstance(node, ast.ImportFrom) and node.module == "__future__") or (
+                index == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)):
+            wanted.add(index)
+    if len(wanted) == len(body):
+        return text
+    lines = text.splitlines(keepends=True)
+    kept, start = [], 0
+    for index, node in enumerate(body):
+        if index in wanted:
+            kept.append("".join(lines[start:node.end_lineno]))
+        start = node.end_lineno
+    return "".join(kept).lstrip("\n")
 
 
 def embedded_modules(source: str) -> dict[str, str]:

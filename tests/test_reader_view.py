@@ -156,30 +156,29 @@ def open_notebook(open_page, jupyter):
 @pytest.mark.parametrize("app", APPS)
 def test_the_title_comes_first_and_the_setup_is_collapsed_to_one_line(open_notebook, app):
     stored = nbformat.read(STORED, as_version=4)
-    setup = [cell for cell in stored.cells if cell.metadata.get("dlblocks", {}).get("generated")
-             in (standalone.REQUIREMENTS_ID, standalone.HELPERS_ID)]
-    assert stored.cells[:2] == setup and stored.cells[2].source.startswith(f"# {stored.metadata.dlblocks.title}\n")
+    [setup] = [cell for cell in stored.cells if cell.metadata.get("dlblocks", {}).get("generated") == standalone.SETUP_ID]
+    assert stored.cells[0] == setup and stored.cells[1].source.startswith(f"# {stored.metadata.dlblocks.title}\n")
     page, cells, title = open_notebook(app, "reader.ipynb")
     expect(title).to_have_text(re.compile(rf"^{re.escape(stored.metadata.dlblocks.title)}\W*$"))  # and its ¶ link
-    for index, cell in enumerate(setup):
-        shown = cells.nth(index)
-        # The source is behind a placeholder that shows its first line, a comment saying what the cell is.
-        expect(shown.locator(".jp-InputPlaceholder")).to_be_visible()
-        expect(shown.locator(".jp-InputPlaceholder")).to_have_text(cell.source.splitlines()[0])
-        expect(shown.locator(".cm-content")).to_be_hidden()
-        expect(shown).not_to_contain_text(first_code_line(cell.source), use_inner_text=True)
-    # The requirements cell's output stays: it says what the cell found or installed.
-    expect(cells.nth(0).locator(".jp-OutputArea-output")).to_have_text(
-        "".join(output.text for output in setup[0].outputs).strip())
+    shown = cells.nth(0)
+    # The source is behind one placeholder that shows its first line, the #@title saying what the cell is.
+    expect(shown.locator(".jp-InputPlaceholder")).to_be_visible()
+    expect(shown.locator(".jp-InputPlaceholder")).to_have_text(setup.source.splitlines()[0])
+    expect(shown.locator(".cm-content")).to_be_hidden()
+    expect(shown).not_to_contain_text(first_code_line(setup.source), use_inner_text=True)
+    # Its output stays, one line: it says what the cell found or installed.
+    printed = "".join(output.text for output in setup.outputs).strip()
+    assert "\n" not in printed and printed.startswith("as executed: ")
+    expect(shown.locator(".jp-OutputArea-output")).to_have_text(printed)
     # The first cell whose content shows is the title, on the first screen.
-    expect(cells.nth(2).locator(".jp-RenderedMarkdown h1")).to_be_visible()
-    assert [index for index in range(3) if cells.nth(index).locator(".jp-InputArea").is_visible()] == [2]
+    expect(cells.nth(1).locator(".jp-RenderedMarkdown h1")).to_be_visible()
+    assert [index for index in range(2) if cells.nth(index).locator(".jp-InputArea").is_visible()] == [1]
     box = title.bounding_box()
     assert box is not None and box["y"] + box["height"] <= page.viewport_size["height"]
     # Under the title cell, the line that says what the notebook ran with (tabbook.provenance).
     line = provenance.shown_line(stored)
     assert line and line.startswith("Executed on ")
-    expect(cells.nth(3).locator(".jp-RenderedMarkdown")).to_have_text(line)
+    expect(cells.nth(2).locator(".jp-RenderedMarkdown")).to_have_text(line)
 
 
 def test_without_the_metadata_the_same_check_sees_the_setup_source(open_notebook):

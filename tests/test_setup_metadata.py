@@ -1,4 +1,4 @@
-"""The setup cells' collapse metadata: what the converter writes, and how a stored notebook gets it
+"""The setup cell's collapse metadata: what the converter writes, and how a stored notebook gets it
 without being executed again (``build.py execute``) or is reported until it has it (``build.py check``)."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from tabbook import check, convert, execute, standalone
-from tabbook.frameworks import NOTEBOOKS
+from tabbook.frameworks import NOTEBOOKS, TABS
 from tabbook.source import read_chapter
 
 from .conftest import current_stored
@@ -36,16 +36,18 @@ def stored_copy(tmp_path):
     return chapter, target, target.read_text()
 
 
-def test_the_setup_cells_carry_what_each_tool_honours():
+def test_the_setup_cell_carries_what_each_tool_honours():
     notebook = convert.to_notebook(read_chapter(NOTEBOOKS / f"{CHAPTER}.md"), FRAMEWORK)
     setup = [cell for cell in notebook.cells if cell.metadata.get("dlblocks", {}).get("generated")]
-    assert [cell.metadata.dlblocks.generated for cell in setup] == [standalone.REQUIREMENTS_ID, standalone.HELPERS_ID]
-    assert notebook.cells[:2] == setup  # first, before the title
-    for cell in setup:
-        assert cell.metadata.jupyter == {"source_hidden": True}  # outputs stay: they say what was installed
-        assert cell.metadata.cellView == "form"
-        assert cell.metadata.tags == ["remove-cell"]
-    assert not any("jupyter" in cell.metadata or "cellView" in cell.metadata for cell in notebook.cells[2:])
+    assert [cell.metadata.dlblocks.generated for cell in setup] == [standalone.SETUP_ID]
+    assert notebook.cells[:1] == setup  # first, before the title
+    [cell] = setup
+    assert cell.metadata.jupyter == {"source_hidden": True}  # outputs stay: they say what was installed
+    assert cell.metadata.cellView == "form"
+    assert cell.metadata.tags == ["remove-cell"]
+    # Colab titles a form by its first line; JupyterLab shows that line as the placeholder.
+    assert cell.source.splitlines()[0] == "#@title Setup: the packages and the book's code this notebook uses"
+    assert not any("jupyter" in cell.metadata or "cellView" in cell.metadata for cell in notebook.cells[1:])
     nbformat.validate(notebook)  # jupyter.source_hidden is nbformat's own key, cellView an extra one
 
 
@@ -125,3 +127,11 @@ def test_hand_edited_cells_with_the_old_key_are_left_to_check(stored_copy):
     assert (result.status, result.notes) == ("cached", [])
     assert target.read_text() == before
     assert "does not match" in check._notebook_problems(chapter, FRAMEWORK, target)[0]
+
+
+def test_no_stored_notebook_names_the_build_tool():
+    """A reader's notebook imports the reader's library (dlblocks), never the build tool: not in a
+    cell, an output or the metadata (issue 21's ``grep -r tabbook tabs/*/*.ipynb``)."""
+    paths = sorted(TABS.glob("*/*.ipynb"))
+    assert len(paths) >= 40
+    assert [path.relative_to(TABS).as_posix() for path in paths if "tabbook" in path.read_text(encoding="utf-8")] == []

@@ -147,3 +147,28 @@ def test_nbval_runs_each_notebook_as_its_reader_and_fails_one_that_leans_on_the_
         assert run.returncode == 0 and "passed" in run.stdout, run.stdout[-3000:]
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_notebook_carries_the_smallest_part_of_a_library_module_that_runs(write_chapter, tmp_path):
+    whole = standalone.HELPERS["dlblocks.data"].read_text(encoding="utf-8")
+    for code, expected in [("from dlblocks.data import load_mnist", whole), ("import dlblocks.data", whole),
+                           ("from dlblocks import data", whole)]:
+        chapter = read_chapter(write_chapter(chapter_text(cell("[pytorch]", code), *FOUR)))
+        assert standalone.embedded_modules(to_notebook(chapter, "pytorch").cells[0].source) == {
+            "dlblocks.data": "\n" + expected + ("" if expected.endswith("\n") else "\n")}
+    chapter = read_chapter(write_chapter(chapter_text(cell("[pytorch]", "from dlblocks.data import parse_idx"), *FOUR)))
+    notebook = to_notebook(chapter, "pytorch")
+    part = standalone.embedded_modules(notebook.cells[0].source)["dlblocks.data"]
+    assert len(part.splitlines()) < len(whole.splitlines()) / 3
+    assert "def parse_idx" in part and "class MNISTError" in part and "def load_mnist" not in part
+    assert part.lstrip().startswith('"""MNIST as NumPy arrays')  # the module's docstring: the data set's source
+    # It runs: the setup cell (no %pip line) and the import, in the framework's Python, outside the checkout.
+    script = standalone._without_magics(notebook.cells[0].source) + (
+        "\nfrom dlblocks.data import parse_idx\n"
+        "print(parse_idx(bytes([0, 0, 8, 1, 0, 0, 0, 2, 7, 9])).tolist())")
+    done = subprocess.run([str(envs.env_python(get("pytorch"))), "-c", script], cwd=tmp_path, capture_output=True,
+                          text=True, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert (done.returncode, done.stdout.splitlines()[-1:]) == (0, ["[7, 9]"]), done.stderr
+    with pytest.raises(BuildError, match=r"does not define load_mnits, which a notebook imports from dlblocks.data"):
+        to_notebook(read_chapter(write_chapter(chapter_text(cell("[pytorch]", "from dlblocks.data import load_mnits"),
+                                                            *FOUR))), "pytorch")
