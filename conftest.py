@@ -44,7 +44,9 @@ import os, sys
 checkout = {root!r}
 assert not any(os.path.realpath(p or os.getcwd()).startswith(checkout) for p in sys.path), sys.path
 assert not os.path.realpath(os.getcwd()).startswith(checkout), os.getcwd()
-assert 'tabbook' not in sys.modules or sys.modules['dlblocks'].__file__ == '<tabbook>', sys.modules['dlblocks']
+assert 'tabbook' not in sys.modules, sys.modules['tabbook']  # the build tool: never a reader's import
+library = sys.modules.get('dlblocks')  # the reader's library: the setup cell's copy, outside the checkout
+assert library is None or not os.path.realpath(library.__file__).startswith(checkout), library
 start = {start!r}  # the empty folder the kernel started in
 assert os.listdir(start) == [], f"the notebook wrote {{sorted(os.listdir(start))}} beside itself"
 """

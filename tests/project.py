@@ -23,7 +23,7 @@ import time
 import uuid
 from pathlib import Path
 
-from tabbook.frameworks import NAMES, ROOT
+from tabbook.frameworks import LIBRARY_MODULES, NAMES, ROOT
 
 from .conftest import FRONT, cell, chapter_text
 
@@ -86,6 +86,10 @@ def make_project(tmp_path: Path) -> Project:
     """A copy of this project in ``tmp_path / 'project'`` with a bare, stamped ``.venv``."""
     root = tmp_path / "project"
     shutil.copytree(ROOT / "tabbook", root / "tabbook", ignore=shutil.ignore_patterns("__pycache__"))
+    # The reader's library without the modules saved from this book's chapters (the copy has its own).
+    (root / "library" / "dlblocks").mkdir(parents=True)
+    for name in ("__init__", *LIBRARY_MODULES):
+        shutil.copy(ROOT / "library" / "dlblocks" / f"{name}.py", root / "library" / "dlblocks")
     for name in ("build.py", "requirements.txt", "requirements.in"):
         shutil.copy(ROOT / name, root / name)
     for name in NAMES:

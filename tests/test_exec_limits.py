@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tabbook import cli, convert, data, envs, execute, frameworks
+from dlblocks import data
+from tabbook import cli, convert, envs, execute, frameworks
 from tabbook.files import atomic_write_text
 from tabbook.frameworks import get
 from tabbook.source import read_chapter

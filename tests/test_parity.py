@@ -21,8 +21,8 @@ import pytest
 from nbclient import NotebookClient
 
 from tabbook import envs
-from tabbook.data import load_mnist
-from tabbook.frameworks import NAMES, ROOT, get
+from dlblocks.data import load_mnist
+from tabbook.frameworks import LIBRARY, NAMES, ROOT, get
 
 CHAPTER = "file-io"
 EXPORT = 'export_npz(net, folder / "mlp.npz")'
@@ -34,8 +34,8 @@ LOAD = """
 import json, sys
 import numpy
 {setup}
-from tabbook.data import load_mnist
-from tabbook.saved import {framework} as saved
+from dlblocks.data import load_mnist
+from dlblocks import {module} as saved
 
 (_, _), (images, _) = load_mnist()
 images = images.reshape(-1, 784).astype("float32") / 255
@@ -90,9 +90,9 @@ def exported(tmp_path_factory):
 def test_every_framework_loads_every_framework_parameters_and_agrees_with_numpy(exported):
     (_, _), (images, _) = load_mnist()
     images = images.reshape(-1, 784).astype("float32") / 255
-    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    environment = {**os.environ, "PYTHONPATH": str(LIBRARY)}  # the reader's library, as pip install ./library
     for target in NAMES:
-        script = LOAD.format(setup=SETUP[target], framework=target, forward=FORWARD[target])
+        script = LOAD.format(setup=SETUP[target], framework=target, module=get(target).module, forward=FORWARD[target])
         result = subprocess.run([str(envs.env_python(get(target))), "-c", script, json.dumps(NAMES), str(exported)],
                                 capture_output=True, text=True, env=environment, cwd=exported)
         assert result.returncode == 0, result.stderr[-3000:]

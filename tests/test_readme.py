@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
-from tabbook import data
+from dlblocks import data
 from tabbook.frameworks import ROOT
 
 from .conftest import cell
@@ -112,7 +112,7 @@ def test_the_readmes_commands_on_a_copy_of_the_project(tmp_path, short_tmp):
     shared = tmp_path / "shared" / "data"
     shared.mkdir(parents=True)
     (shared / "mnist").symlink_to(_mnist_folder(), target_is_directory=True)
-    project.write_chapter(cell("[pytorch]", "from tabbook.data import load_mnist\n"
+    project.write_chapter(cell("[pytorch]", "from dlblocks.data import load_mnist\n"
                                             "(train, _), (test, _) = load_mnist(download=False)\n"
                                             "print(train.shape, test.shape)"))
     env = {key: value for key, value in project.env().items() if key != data.ENV_VAR}
