@@ -35,7 +35,7 @@ from . import provenance, prose, sanitize, scrub, standalone, stored, toc
 from .errors import BuildError, display_path
 from .execute import strip_ansi
 from .files import atomic_write_text
-from .frameworks import NAMES, ROOT, get
+from .frameworks import LIBRARY, LIBRARY_MODULES, NAMES, PACKAGE, ROOT, get
 from .merge import MergedCell, merge
 from .source import Cell, Chapter
 
@@ -101,9 +101,12 @@ def write_zips(chapters: list[Chapter], tabs: Path, source_dir: Path) -> None:
     ``tabs/<framework>/`` of every chapter that has the framework, in the book's order, each as a
     reader downloads it alone (it runs on its own: docs/standalone-notebooks.md), in one folder,
     so that a link from one notebook to another (``custom-layers.ipynb``) works; and the
-    framework's lock, ``requirements.txt``, for a reader who makes the environment first. The
-    entries carry a fixed date, so the same notebooks give the same zip. The notebooks are not
-    read here: :func:`write_sources` has checked each (:func:`tabbook.stored.read_matching`).
+    framework's lock, ``requirements.txt``, for a reader who makes the environment first; and the
+    reader's library for that framework, ``dlblocks/`` (its ``__init__``, its hand-written modules
+    and the framework's module, :func:`library_members`), which a notebook's own copy stands in
+    front of but a reader's script beside the notebooks can import. The entries carry a fixed
+    date, so the same notebooks give the same zip. The notebooks are not read here:
+    :func:`write_sources` has checked each (:func:`tabbook.stored.read_matching`).
     """
     for name in NAMES:
         members = []
@@ -114,6 +117,7 @@ def write_zips(chapters: list[Chapter], tabs: Path, source_dir: Path) -> None:
         if not members:
             continue
         members.append(("requirements.txt", get(name).requirements.read_bytes()))
+        members += library_members(name)
         target = source_dir / zip_name(name)
         target.parent.mkdir(parents=True, exist_ok=True)
         folder = f"four-frameworks-{name}/"
@@ -123,6 +127,16 @@ def write_zips(chapters: list[Chapter], tabs: Path, source_dir: Path) -> None:
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.external_attr = 0o644 << 16
                 archive.writestr(info, data)
+
+
+def library_members(framework: str) -> list[tuple[str, bytes]]:
+    """(path in a zip, content) of the reader's library files a reader of ``framework`` needs:
+    ``dlblocks/__init__.py``, the hand-written modules and the framework's module where the
+    chapters save code for it (``dlblocks/torch.py``)."""
+    folder = LIBRARY / PACKAGE
+    names = ["__init__", *LIBRARY_MODULES, get(framework).module]
+    return [(f"{PACKAGE}/{name}.py", (folder / f"{name}.py").read_bytes()) for name in names
+            if (folder / f"{name}.py").is_file()]
 
 
 def _copy_assets(chapter: Chapter, source_dir: Path) -> None:

@@ -164,7 +164,10 @@ def test_each_framework_offers_all_its_notebooks_as_one_zip(site, page):
         folder = f"four-frameworks-{name}/"
         expected = [f"{chapter.name}.ipynb" for chapter in chapters if name in chapter.frameworks]
         with zipfile.ZipFile(io.BytesIO(response.body())) as archive:
-            assert archive.namelist() == [folder + member for member in [*expected, "requirements.txt"]]
+            library = [f"dlblocks/{module}.py" for module in ("__init__", "data", get(name).module)]
+            assert archive.namelist() == [folder + member for member in [*expected, "requirements.txt", *library]]
+            for member in library:  # the reader's library, as in library/
+                assert archive.read(folder + member) == (ROOT / "library" / member).read_bytes()
             for member in expected:  # in toc order, each the notebook a reader downloads alone
                 data = archive.read(folder + member)
                 notebook = nbformat.reads(data.decode("utf-8"), as_version=4)
