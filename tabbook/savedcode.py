@@ -37,7 +37,7 @@ from pathlib import Path
 from . import pyast
 from .errors import BuildError, SourceError, display_path
 from .files import atomic_write_text
-from .frameworks import LIBRARY_MODULES, NAMES, NOTEBOOKS, PACKAGE, get
+from .frameworks import LIBRARY, LIBRARY_MODULES, NAMES, NOTEBOOKS, PACKAGE, get
 
 #: The tag of a code cell whose code is saved into its frameworks' modules.
 SAVE_TAG = "save"
@@ -566,6 +566,8 @@ def notebook_uses(path: Path, cells) -> list[Use]:
                 elif node.module.startswith(PACKAGE + "."):
                     module = node.module[len(PACKAGE) + 1:]
                     framework = _framework(path, line, module)
+                    if not framework:
+                        _check_library_names(path, line, module, [alias.name for alias in node.names])
                     for alias in node.names if framework else ():
                         if alias.name == "*":
                             raise SourceError(path, line, f"`from {node.module} import *`: the build could not tell "
@@ -627,6 +629,33 @@ def _framework(path: Path, line: int, name: str) -> str | None:
     close = difflib.get_close_matches(name, known, n=1)
     raise SourceError(path, line, f"there is no module {PACKAGE}.{name}",
                       f"did you mean {close[0]!r}?" if close else f"its modules are {', '.join(known)}")
+
+
+def _check_library_names(path: Path, line: int, module: str, names: list[str]) -> None:
+    """Raise a SourceError at ``path:line`` for a name of ``names`` that the hand-written library
+    module ``module`` (``data``: ``library/dlblocks/data.py``) does not bind at its top level."""
+    source = LIBRARY / PACKAGE / f"{module}.py"
+    try:
+        tree = pyast.parse(source.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, SyntaxError) as error:
+        raise BuildError(f"{display_path(source)}: cannot be read as Python ({error})") from None
+    bound = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update(alias.asname or alias.name.split(".")[0] for alias in node.names)
+        else:
+            bound.update(target.id for target in ast.walk(node)
+                         if isinstance(target, ast.Name) and isinstance(target.ctx, ast.Store))
+    for name in names:
+        if name == "*":
+            continue  # the whole module is carried
+        if name not in bound:
+            close = difflib.get_close_matches(name, sorted(bound), n=1)
+            raise SourceError(path, line, f"{PACKAGE}.{module} has no {name!r}",
+                              f"did you mean {close[0]!r}?" if close else
+                              f"it defines {', '.join(sorted(n for n in bound if not n.startswith('_')))}")
 
 
 def _whole_package(path: Path, line: int):

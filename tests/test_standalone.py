@@ -17,7 +17,7 @@ import pytest
 
 from tabbook import envs, standalone
 from tabbook.convert import to_notebook
-from tabbook.errors import BuildError
+from tabbook.errors import BuildError, SourceError
 from tabbook.frameworks import NOTEBOOKS, ROOT, get
 from tabbook.source import find_chapters, read_chapter
 
@@ -169,6 +169,9 @@ def test_a_notebook_carries_the_smallest_part_of_a_library_module_that_runs(writ
     done = subprocess.run([str(envs.env_python(get("pytorch"))), "-c", script], cwd=tmp_path, capture_output=True,
                           text=True, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
     assert (done.returncode, done.stdout.splitlines()[-1:]) == (0, ["[7, 9]"]), done.stderr
-    with pytest.raises(BuildError, match=r"does not define load_mnits, which a notebook imports from dlblocks.data"):
-        to_notebook(read_chapter(write_chapter(chapter_text(cell("[pytorch]", "from dlblocks.data import load_mnits"),
-                                                            *FOUR))), "pytorch")
+    path = write_chapter(chapter_text(cell("[pytorch]", "import math\nfrom dlblocks.data import load_mnits"), *FOUR))
+    with pytest.raises(SourceError) as caught:
+        to_notebook(read_chapter(path), "pytorch")
+    line = path.read_text().splitlines().index("from dlblocks.data import load_mnits") + 1
+    assert (caught.value.path, caught.value.line) == (path, line)
+    assert (caught.value.message, caught.value.hint) == ("dlblocks.data has no 'load_mnits'", "did you mean 'load_mnist'?")
