@@ -175,7 +175,7 @@ def notebook_change(fresh: nbformat.NotebookNode, old: nbformat.NotebookNode | N
     if where == standalone.SETUP_ID:
         saved = check.saved_changes(fresh, old)
         return (f"the saved code it uses changed ({saved})" if saved else
-                f"its generated {where} cell changed (the lock, or the book's helper modules)")
+                f"its generated {where} cell changed (the lock, or the library code it carries)")
     kind = next((cell.cell_type for cell in fresh.cells if cell.metadata.get("dlblocks", {}).get("line") == where), "")
     what = {"markdown": "the prose cell", "code": "the code cell"}.get(kind, "the cell")
     return f"{what} at {_relative(chapter.path)}:{where} changed"

@@ -2,8 +2,8 @@
 
 A notebook is stale when its cells differ from a fresh conversion of its chapter (a cell edited,
 added, removed or retagged without rebuilding), when it was never executed, or when it was
-executed against another lock file or notebook helpers, or when the saved code it carries (in its
-helpers cell) is not what the chapters save now, or when its cells' metadata is not the
+executed against another lock file or library code, or when the saved code it carries (in its
+setup cell) is not what the chapters save now, or when its cells' metadata is not the
 converter's, or its "Executed on" line (:mod:`tabbook.provenance`) is missing or not what its
 metadata gives (``build.py execute`` rewrites both without executing). Notebooks with no chapter behind them, notebooks
 of a framework their chapter omits, and saved modules in ``library/dlblocks/`` that differ from
@@ -105,7 +105,7 @@ def _notebook_problems(chapter, framework: str, target: Path) -> list[str]:
         if where == standalone.SETUP_ID:
             changed = saved_changes(fresh, stored)
             why = (f"the saved code it uses changed: {changed}" if changed else
-                   "the framework's lock or the book's helper modules changed")
+                   "the framework's lock or the library code it carries changed")
             return [f"{display_path(target)}: its generated {where} cell is out of date ({why}); {rebuild}"]
         return [f"{display_path(target)}: does not match {display_path(chapter.path)} (first difference near "
                 f"{display_path(chapter.path)}:{where}); {rebuild}"]
@@ -152,7 +152,7 @@ def first_difference(fresh, stored) -> int | str:
 
 
 def saved_changes(fresh, stored) -> str:
-    """What differs between the saved code that the helpers cells of two notebooks carry: the
+    """What differs between the saved code that the setup cells of two notebooks carry: the
     definitions, as ``dlblocks.torch.train, ...``, or "its comments or layout"; empty when
     it is the same."""
     new, old = _embedded(fresh), _embedded(stored)
@@ -165,7 +165,7 @@ def saved_changes(fresh, stored) -> str:
 
 
 def _embedded(notebook) -> dict[str, str]:
-    """{saved module: source} that the notebook's helpers cell carries."""
+    """{saved module: source} that the notebook's setup cell carries."""
     cell = next((cell for cell in notebook.cells
                  if cell.metadata.get("dlblocks", {}).get("generated") == standalone.SETUP_ID), None)
     return standalone.embedded_saved(cell.source) if cell else {}

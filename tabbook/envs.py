@@ -276,7 +276,7 @@ def lock(framework: Framework, log=print, device: str = "cpu") -> Path:
     lock (``requirements.txt``, ``requirements-cuda.txt``); return the lock's path. Resolution
     only: nothing is installed, so a CUDA lock is made on a machine without a GPU. A CUDA lock is
     constrained by the CPU lock, so the packages both have (numpy, matplotlib, ipykernel, ...)
-    keep the versions the notebooks' requirements cells name.
+    keep the versions the notebooks' setup cells name.
 
     Raises:
         BuildError: the framework has no ``requirements-cuda.in`` (for ``device="cuda"``), or the

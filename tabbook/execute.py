@@ -5,7 +5,7 @@ temporary folder that is removed afterwards (:func:`tabbook.files.kernel_folder`
 cell writing a file by a relative path changes nothing in the repository. Its *execution key* is the sha256 of what determines its outputs:
 the cells (:func:`tabbook.convert.code_fingerprint`), the framework's lock file, and the helper
 modules the notebooks import (``tabbook/data.py``, ``tabbook/record.py``). The cells include the
-generated helpers cell, which carries exactly the code saved from chapters that the notebook uses
+generated setup cell, which carries exactly the code saved from chapters that the notebook uses
 (``saved.<name>``, and the saved definitions and imports those need, recursively: see
 :mod:`tabbook.savedcode`), so a changed saved definition changes the key of exactly the notebooks
 that use it, directly or through another saved definition, and of the chapter that saves it. The
@@ -269,7 +269,7 @@ def execution_key(notebook: nbformat.NotebookNode, framework: str) -> str:
     """sha256 (hex) of the cells, the framework's lock, the notebook helper modules and the
     chapter's report expressions (:mod:`tabbook.report`).
 
-    The cells include the generated helpers cell, and so the saved definitions the notebook uses
+    The cells include the generated setup cell, and so the saved definitions the notebook uses
     (:func:`tabbook.savedcode.for_notebook`): their source, not the whole saved module, is hashed.
     """
     digest = hashlib.sha256(convert.code_fingerprint(notebook).encode())
@@ -369,7 +369,7 @@ def _cached(stored: nbformat.NotebookNode, notebook: nbformat.NotebookNode, path
 
 
 def cells_label(notebook: nbformat.NotebookNode, indices: list[int], shown: int = 3) -> str:
-    """``cell 1 (the generated requirements cell), cell 9 (source line 42) and 3 more``: the cells
+    """``cell 1 (the generated setup cell), cell 9 (source line 42) and 3 more``: the cells
     of ``notebook`` at ``indices`` (0-based), the first ``shown`` of them named; for a message."""
     labels = []
     for index in indices[:shown]:

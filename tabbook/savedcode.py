@@ -20,9 +20,9 @@ torch as blocks`` and ``blocks.train(...)``:
   ``blocks`` is bound by ``from dlblocks import torch as blocks`` (or ``import dlblocks.torch as
   blocks``), and the names of ``from dlblocks.torch import train``.
   Their **closure** (:meth:`Module.closure`) adds every saved definition and import that those
-  definitions reference, recursively. The notebook's generated helpers cell carries exactly that
+  definitions reference, recursively. The notebook's generated setup cell carries exactly that
   code (:func:`for_notebook`, :mod:`tabbook.standalone`), so a changed saved definition changes
-  the helpers cell, and so the execution key, of exactly the notebooks that use it.
+  the setup cell, and so the execution key, of exactly the notebooks that use it.
 """
 from __future__ import annotations
 

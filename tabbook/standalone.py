@@ -171,7 +171,7 @@ def pinned_distribution(top: str, pins: dict[str, str]) -> str | None:
 def requirements(notebook: nbformat.NotebookNode, framework: Framework) -> dict[str, str]:
     """The lock's pins of the third-party packages the notebook imports: {distribution: version},
     in first-import order, each framework followed by its :data:`COMPANIONS`. The standard library
-    and the book's helper modules are left out.
+    and the reader's library are left out.
 
     Raises:
         BuildError: a module is neither in the standard library nor pinned in the lock.
