@@ -65,7 +65,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 
 from . import convert, pyast, reaper
 from .errors import SourceError, display_path
-from .files import kernel_folder
+from .files import kernel_environment, kernel_folder
 from .execute import DEFAULT_TIMEOUT, strip_ansi
 from .frameworks import NAMES, get
 from .source import Chapter
@@ -610,7 +610,7 @@ def run_mutation(chapter: Chapter, claims: Claims, mutation: Mutation, framework
 
     failure = ""
     start = time.perf_counter()
-    with kernel_folder("tabbook-claims-") as workdir:
+    with kernel_folder("tabbook-claims-") as workdir, kernel_environment() as environment:
         client = NotebookClient(notebook, timeout=timeout, kernel_name=get(framework).kernel_name,
                                 resources={"metadata": {"path": str(workdir)}}, record_timing=False,
                                 on_cell_start=on_cell_start)
@@ -618,7 +618,7 @@ def run_mutation(chapter: Chapter, claims: Claims, mutation: Mutation, framework
         # directory, not to the terminal; its tail joins the report when the kernel dies.
         with tempfile.TemporaryFile("w+", errors="replace") as log:
             try:
-                client.execute(stderr=log)
+                client.execute(stderr=log, env=environment)
             except CellExecutionError:
                 pass  # the cell's error output says what happened
             except CellTimeoutError:

@@ -51,7 +51,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 from . import convert, envs, provenance, reaper, scrub, standalone
 from . import stored as stored_module
 from .errors import BuildError, display_path
-from .files import kernel_folder
+from .files import kernel_environment, kernel_folder
 from .frameworks import ROOT, get
 from . import report as report_module
 
@@ -408,12 +408,13 @@ def _run(notebook: nbformat.NotebookNode, path: Path, key: str, timeout: int, li
     start = time.perf_counter()
     report_module.append_cell(notebook)  # runs after the last cell; removed before writing
     try:
-        with kernel_folder() as folder:  # the kernel's working directory: not tabs/<framework>/
+        # The kernel's working directory (not tabs/<framework>/) and its temporary files' folder.
+        with kernel_folder() as folder, kernel_environment() as environment:
             client = BoundedClient(notebook, limits=limits, stop=stop, timeout=timeout,
                                    kernel_name=get(framework).kernel_name,
                                    resources={"metadata": {"path": str(folder)}}, record_timing=False,
                                    on_cell_start=on_cell_start)
-            client.execute(stdout=log, stderr=log)
+            client.execute(stdout=log, stderr=log, env=environment)
     except (CellExecutionError, CellTimeoutError, DeadKernelError, OutputLimitError, NoSuchKernel,
             asyncio.CancelledError, RuntimeError) as error:  # RuntimeError: "Kernel died before replying"
         if client.stopped:

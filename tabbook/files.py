@@ -73,6 +73,20 @@ def kernel_folder(prefix: str = "tabbook-kernel-"):
         yield Path(folder)
 
 
+@contextlib.contextmanager
+def kernel_environment(prefix: str = "kernel-"):
+    """The environment (a dict: this process's, with ``TMPDIR`` set) for a kernel whose temporary
+    files go to a new folder of their own, removed with everything in it on exit.
+
+    A kernel that the build stops with SIGKILL (an interrupted ``execute``, a mutation past its
+    timeout) runs no ``atexit`` handler, so a temporary folder that a cell meant to remove at exit
+    (a notebook's setup cell writes the library's modules to one) would stay behind; here the build
+    removes it. Pass it as ``env=`` to the kernel's start (``client.execute(env=...)``).
+    """
+    with tempfile.TemporaryDirectory(prefix=prefix + "tmp-", ignore_cleanup_errors=True) as folder:
+        yield {**os.environ, "TMPDIR": folder}
+
+
 class Busy(Exception):
     """Another process holds the lock (:func:`exclusive`); ``holder`` is what it wrote there."""
 

@@ -10,7 +10,9 @@ import pytest
 from .conftest import cell
 from .project import GOOD, make_project, snapshot, stop, wait_for
 
-SLEEPS = "import pathlib, time\npathlib.Path({mark!r}).touch()\ntime.sleep(120)"
+# It imports the reader's library, which its setup cell writes to a temporary folder that it removes
+# at exit: a stopped kernel runs no exit handler, so the build removes its kernel's temporary folder.
+SLEEPS = "from dlblocks.data import ENV_VAR\nimport pathlib, time\npathlib.Path({mark!r}).touch()\ntime.sleep(120)"
 # A cell that swallows the interrupt: the kernel must be shut down regardless.
 IGNORES = ("import pathlib, time\npathlib.Path({mark!r}).touch()\nwhile True:\n"
            "    try:\n        time.sleep(120)\n    except KeyboardInterrupt:\n        pass")
