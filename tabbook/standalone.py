@@ -365,7 +365,9 @@ def helper_closure(module: str, names: set[str] | None) -> str:
     """The source of the hand-written library module ``module`` that a notebook importing ``names``
     from it carries: its docstring, its ``__future__`` imports and the top-level statements that
     define ``names`` and everything they use, recursively (:func:`tabbook.savedcode.uses`), each
-    with the comments above it, in file order. The whole file where ``names`` is None or the
+    with the comments above it, in file order. A statement that is not a definition, an import or
+    an assignment to plain names (a call, ``FILES["b"] = 2``, a definition under ``if`` or ``try``)
+    is always carried, with what it uses: its effect on the names kept cannot be followed. The whole file where ``names`` is None or the
     closure is every statement (``load_mnist`` needs all of ``dlblocks.data``).
 
     Raises:
@@ -380,20 +382,31 @@ def helper_closure(module: str, names: set[str] | None) -> str:
     if names is None:
         return text
     binds: list[set[str]] = []
-    for node in body:
+    always: set[int] = set()  # statements whose effect the closure cannot follow: always carried
+    for index, node in enumerate(body):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             binds.append({node.name})
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             binds.append({alias.asname or alias.name.split(".")[0] for alias in node.names})
-        else:
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)) and all(
+                isinstance(item, ast.Name) for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                for item in (target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target])):
             binds.append({target.id for target in ast.walk(node) if isinstance(target, ast.Name)
                           and isinstance(target.ctx, ast.Store)})
+        else:  # a call, a mutation (FILES["b"] = ...), a definition under if/try: kept, with what it uses
+            always.add(index)
+            binds.append({item.id for item in ast.walk(node) if isinstance(item, ast.Name) and isinstance(item.ctx, ast.Store)}
+                         | {item.name for item in ast.walk(node)
+                            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))})
     missing = sorted(names - set().union(*binds))
     if missing:
         raise BuildError(f"{display_path(path)} does not define {', '.join(missing)}, which a notebook imports from "
                          f"{module}")
     from .savedcode import uses
-    wanted, todo = set(), list(names)
+    wanted, todo = set(always), list(names)
+    for index in always:
+        now, later = uses(body[index])
+        todo += sorted(now | later)
     while todo:
         name = todo.pop()
         for index, bound in enumerate(binds):

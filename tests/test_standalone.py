@@ -175,3 +175,19 @@ def test_a_notebook_carries_the_smallest_part_of_a_library_module_that_runs(writ
     line = path.read_text().splitlines().index("from dlblocks.data import load_mnits") + 1
     assert (caught.value.path, caught.value.line) == (path, line)
     assert (caught.value.message, caught.value.hint) == ("dlblocks.data has no 'load_mnits'", "did you mean 'load_mnist'?")
+
+
+def test_the_smallest_copy_keeps_what_changes_the_names_it_carries(tmp_path, monkeypatch):
+    # Red-team: a statement that mutates a kept name, or a definition under try, must be carried.
+    module = tmp_path / "data.py"
+    module.write_text('"""A module."""\nimport os\n\nFILES = {"a": 1}\nFILES["b"] = 2\nUNUSED = 3\n\n'
+                      'try:\n    from shutil import which\nexcept ImportError:\n    def which(name):\n        return None\n\n\n'
+                      'def names():\n    return sorted(FILES)\n\n\ndef find(name):\n    return which(name)\n\n\n'
+                      'def other():\n    return os.sep\n')
+    monkeypatch.setitem(standalone.HELPERS, "dlblocks.data", module)
+    part = standalone.helper_closure("dlblocks.data", {"names", "find"})
+    namespace = {}
+    exec(compile(part, "data.py", "exec"), namespace)
+    assert namespace["names"]() == ["a", "b"] and namespace["find"]("python3") is not None
+    assert "def other" not in part and "UNUSED" not in part
+    assert standalone.helper_closure("dlblocks.data", {"which"}).count("def which") == 1
