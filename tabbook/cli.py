@@ -73,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         args.pytest_args = pytest_args
     with _sigterm_as_interrupt():
         try:
+            if os.environ.get("TABBOOK_MNIST_DIR") and not os.environ.get(MNIST_ENV_VAR):
+                raise BuildError(f"TABBOOK_MNIST_DIR is set, but the notebooks read MNIST's folder from "
+                                 f"{MNIST_ENV_VAR} now (the readers' library dlblocks): export "
+                                 f"{MNIST_ENV_VAR}={os.environ['TABBOOK_MNIST_DIR']} instead")
             # Kernels run in tabs/<framework>/: a relative data folder must not change meaning there.
             if os.environ.get(MNIST_ENV_VAR):
                 os.environ[MNIST_ENV_VAR] = str(Path(os.environ[MNIST_ENV_VAR]).expanduser().resolve())

@@ -555,6 +555,8 @@ def notebook_uses(path: Path, cells) -> list[Use]:
     for cell, tree in trees:
         for node in ast.walk(tree):
             line = cell.code_line + getattr(node, "lineno", 1) - 1
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                _refuse_build_tool(path, line, node)
             if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 if node.module == PACKAGE:
                     for alias in node.names:
@@ -629,6 +631,17 @@ def _framework(path: Path, line: int, name: str) -> str | None:
     close = difflib.get_close_matches(name, known, n=1)
     raise SourceError(path, line, f"there is no module {PACKAGE}.{name}",
                       f"did you mean {close[0]!r}?" if close else f"its modules are {', '.join(known)}")
+
+
+def _refuse_build_tool(path: Path, line: int, node: ast.Import | ast.ImportFrom) -> None:
+    """Raise a SourceError at ``path:line`` where ``node`` imports the build tool (``tabbook``),
+    which a reader does not have."""
+    modules = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+    if any(module.split(".")[0] == "tabbook" and not getattr(node, "level", 0) for module in modules):
+        raise SourceError(path, line, "a notebook imports tabbook, the tool that builds the book, which its "
+                                      "reader does not have",
+                          f"import the readers' library: from {PACKAGE}.data import load_mnist, "
+                          f"from {PACKAGE}.torch import <a saved name>")
 
 
 def _check_library_names(path: Path, line: int, module: str, names: list[str]) -> None:
@@ -730,6 +743,12 @@ def for_notebook(chapter, framework: str) -> dict[str, str]:
     built = modules(chapters)
     wanted: dict[str, list[str]] = {}
     for use in uses:
+        if use.framework != framework:
+            raise SourceError(use.path, use.line, f"{PACKAGE}.{get(use.framework).module} is the module of "
+                                                  f"{get(use.framework).title}, but this cell runs in the "
+                                                  f"{get(framework).title} notebook",
+                              f"import from {PACKAGE}.{get(framework).module}, or tag the cell "
+                              f"[{use.framework}] only")
         module = built.get(use.framework)
         title = get(use.framework).title
         if module is None:

@@ -107,3 +107,12 @@ def test_options_before_the_step_hold_as_after_it(argv):
     args = cli._parser().parse_args(argv)
     assert args.frameworks == ["pytorch"]
     assert (args.force, args.timeout) == ((True, 5) if "--force" in argv else (False, 600))
+
+
+def test_the_old_mnist_variable_alone_is_a_clear_error(monkeypatch, capsys):
+    monkeypatch.delenv("DLBLOCKS_MNIST_DIR", raising=False)
+    monkeypatch.setenv("TABBOOK_MNIST_DIR", "/data/mnist")
+    assert main(["check"]) == 1
+    assert capsys.readouterr().err == ("error: TABBOOK_MNIST_DIR is set, but the notebooks read MNIST's folder from "
+                                       "DLBLOCKS_MNIST_DIR now (the readers' library dlblocks): export "
+                                       "DLBLOCKS_MNIST_DIR=/data/mnist instead\n")

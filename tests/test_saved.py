@@ -510,9 +510,10 @@ def test_a_use_the_build_cannot_follow_is_an_error_at_its_line(book_dir, code, m
 
 
 def test_using_a_framework_that_saves_nothing_says_so(book_dir):
-    write(book_dir, "b", cell("[pytorch]", "from dlblocks import mxnet as saved\nsaved.f(1)"))
+    write(book_dir, "b", cell("[pytorch]", "x = 1"), cell("[mxnet]", "from dlblocks import mxnet as saved\nsaved.f(1)"),
+          front=ONLY_PYTORCH.replace("    mxnet: short\n", ""))
     with pytest.raises(SourceError, match="'f' is used from dlblocks.mxnet, but no chapter saves code for MXNet"):
-        convert.to_notebook(read_chapter(book_dir / "b.md"), "pytorch")
+        convert.to_notebook(read_chapter(book_dir / "b.md"), "mxnet")
 
 
 def test_mindspore_compiles_saved_code_in_graph_mode(tmp_path):
@@ -530,3 +531,20 @@ def test_mindspore_compiles_saved_code_in_graph_mode(tmp_path):
     done = subprocess.run([str(envs.env_python(get("mindspore"))), "-c", script], cwd=tmp_path, capture_output=True,
                           text=True, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, timeout=600)
     assert (done.returncode, done.stdout.splitlines()[-1:]) == (0, ["[2.0, 4.0]"]), done.stderr[-3000:]
+
+
+@pytest.mark.parametrize("code, framework, message", [
+    ("from tabbook.data import load_mnist", "pytorch", "a notebook imports tabbook, the tool that builds the book"),
+    ("import tabbook.saved.pytorch as saved", "pytorch", "a notebook imports tabbook, the tool that builds the book"),
+    ("from dlblocks.torch import g\nprint(g(3))", "mxnet",
+     "dlblocks.torch is the module of PyTorch, but this cell runs in the MXNet notebook"),
+])
+def test_an_import_a_reader_cannot_make_is_an_error_at_its_line(book_dir, code, framework, message):
+    front = ONLY_PYTORCH.replace("    mxnet: short\n", "") if framework == "mxnet" else ONLY_PYTORCH
+    write(book_dir, "b", cell("[all]", "import math\n" + code), front=front)
+    path = book_dir / "b.md"
+    with pytest.raises(SourceError) as caught:
+        convert.to_notebook(read_chapter(path), framework)
+    line = path.read_text().splitlines().index(code.splitlines()[0]) + 1
+    assert (caught.value.path, caught.value.line) == (path, line)
+    assert caught.value.message.startswith(message)
