@@ -224,6 +224,8 @@ def _check_statement(path: Path, line: int, node: ast.stmt) -> tuple[tuple[str, 
         if module == PACKAGE and any(alias.name in FRAMEWORK_OF for alias in node.names) or \
                 _framework_module(module):
             _saved_import(path, line)
+        if module.startswith(PACKAGE + ".") and module[len(PACKAGE) + 1:] in LIBRARY_MODULES:
+            _check_library_names(path, line, module[len(PACKAGE) + 1:], [alias.name for alias in node.names])
         if any(alias.name == "*" for alias in node.names):
             raise SourceError(path, line, f"`from {module} import *` in a cell tagged `save`: the build could not "
                                           "tell which names the saved code uses",

@@ -548,3 +548,11 @@ def test_an_import_a_reader_cannot_make_is_an_error_at_its_line(book_dir, code, 
     line = path.read_text().splitlines().index(code.splitlines()[0]) + 1
     assert (caught.value.path, caught.value.line) == (path, line)
     assert caught.value.message.startswith(message)
+
+
+def test_a_saved_cell_importing_a_name_the_library_lacks_is_an_error_at_its_line(book_dir):
+    edit(book_dir / "a.md", "import math", "import math\nfrom dlblocks.data import load_mnits")
+    error = error_of(book_dir)
+    line = (book_dir / "a.md").read_text().splitlines().index("from dlblocks.data import load_mnits") + 1
+    assert (error.path, error.line) == (book_dir / "a.md", line)
+    assert (error.message, error.hint) == ("dlblocks.data has no 'load_mnits'", "did you mean 'load_mnist'?")
