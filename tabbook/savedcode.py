@@ -203,7 +203,12 @@ def _check_statement(path: Path, line: int, node: ast.stmt) -> tuple[tuple[str, 
     if isinstance(node, ast.Import):
         binds = []
         for alias in node.names:
-            if alias.name == PACKAGE or _framework_module(alias.name):
+            if alias.name == PACKAGE:
+                raise SourceError(path, line, f"a cell tagged `save` imports the package {PACKAGE} as a whole: saved "
+                                              "code is one module per framework, and the library's own modules are "
+                                              "imported by name",
+                                  f"from {PACKAGE}.data import <name>")
+            if _framework_module(alias.name):
                 _saved_import(path, line)
             if alias.asname:
                 binds.append((alias.asname, f"import {alias.name}"))
@@ -583,8 +588,12 @@ def notebook_uses(path: Path, cells) -> list[Use]:
                 for alias in node.names:
                     if alias.name == PACKAGE or alias.name.startswith(PACKAGE + "."):
                         framework = _framework(path, line, alias.name[len(PACKAGE) + 1:]) if "." in alias.name else None
-                        if alias.name == PACKAGE or (framework and not alias.asname):
+                        if alias.name == PACKAGE:
                             _whole_package(path, line)
+                        if framework and not alias.asname:
+                            raise SourceError(path, line, f"`import {alias.name}` binds the name {PACKAGE}: the build "
+                                                          "could not tell which saved definitions the notebook uses",
+                                              f"from {alias.name} import <name>, or import {alias.name} as blocks")
                         if framework:
                             aliases[alias.asname] = (framework, line)
     if not aliases:

@@ -3,6 +3,7 @@
 environment and holding what the chapters save, and importing ``dlblocks`` imports no framework."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,13 +20,17 @@ MODULES = {"mxnet": ("mxnet", "MyDense"), "pytorch": ("torch", "MyLinear"),
 def installed(tmp_path_factory) -> Path:
     """The folder ``pip install --target`` put the library in (its build backend from the index)."""
     target = tmp_path_factory.mktemp("site")
+    # From a copy: setuptools builds a local folder in place (build/, *.egg-info), not in the checkout.
+    source = tmp_path_factory.mktemp("source") / "library"
+    shutil.copytree(LIBRARY, source, ignore=shutil.ignore_patterns("tests", "build", "*.egg-info", "__pycache__"))
     run = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
-                          str(LIBRARY)], capture_output=True, text=True, timeout=600)
+                          str(source)], capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr
     return target
 
 
 def test_pip_installs_the_package_with_every_module(installed):
+    assert not (LIBRARY / "build").exists() and not list(LIBRARY.glob("*.egg-info"))  # the checkout stays clean
     files = sorted(path.name for path in (installed / "dlblocks").glob("*.py"))
     assert files == ["__init__.py", "data.py", "mindspore.py", "mxnet.py", "tensorflow.py", "torch.py"]
     for path in (installed / "dlblocks").glob("*.py"):
