@@ -1079,6 +1079,29 @@ def make_plan(chapters: list[Chapter], root: Path = ROOT, base: str = "HEAD") ->
                 saved_changes(chapters, root), broken, browser_tests(root, tests))
 
 
+#: The modules through which a test may read or write the mutation records (``notebooks/
+#: <chapter>.claims.record``) that a run of mutations rewrites, or run anything (the command line).
+RECORD_MODULES = frozenset({"tabbook.claims", "tabbook.claimrecords", "tabbook.cli"})
+
+
+def runs_beside_mutations(root: Path, tests) -> bool:
+    """Whether the test files and node ids ``tests`` may run while mutations run and rewrite their
+    records (``build.py affected`` then starts them as soon as the notebooks are executed): none
+    imports, directly or not, a module of :data:`RECORD_MODULES` or is one of :data:`EVERY_TEST`'s
+    reasons to run, and none names a claims file or record (its strings, :func:`naming`)."""
+    files = list(dict.fromkeys(test.split("::")[0] for test in tests))
+    graph = import_graph(root)
+    strings = module_strings(root, [module_name(path) for path in files if module_name(path)])
+    for path in files:
+        name = module_name(path)
+        if name is None or name not in graph or import_chain(graph, name, set(RECORD_MODULES)) is not None:
+            return False
+        texts = strings.get(name, set())
+        if any("claims" in text for text in texts):
+            return False
+    return True
+
+
 def saved_changes(chapters: list[Chapter], root: Path) -> dict[str, str]:
     """{file of ``tabbook/saved/`` (relative to ``root``): why} for each that ``convert`` would
     write or delete for ``chapters`` (:func:`tabbook.savedcode.write_modules`).
