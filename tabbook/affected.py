@@ -34,7 +34,10 @@ index included, plus untracked files (:func:`changed_files`). From it, staticall
   ``pytest.ini`` (every notebook too), and for a ``tests/conftest.py`` with hooks or autouse
   fixtures; the tests that check a changed requirements file (:data:`REQUIREMENTS`); the tests
   that read the real book (:data:`BOOK_READERS`, ``tests/test_book.py`` among them) when one of
-  their chapters, its notebooks or ``notebooks/toc.yml`` changed; and each test of
+  their chapters, its notebooks or ``notebooks/toc.yml`` changed (where no chapter's
+  :func:`outline` changed, of ``tests/test_book.py`` only the tests that read the whole book and
+  those that open a changed chapter's page, :func:`page_scopes`; of a test of
+  :data:`PER_NOTEBOOK`, its parametrizations for the affected notebooks); and each test of
   :data:`READS`, which reads a folder's files rather than importing them, when a file there
   changed. Chromium is made ready only when a planned test drives it (:func:`browser_tests`).
 * **Not mapped** (:func:`plan_unmapped`): changed files no rule above covers (the docs, the
