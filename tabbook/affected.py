@@ -1071,6 +1071,8 @@ def make_plan(chapters: list[Chapter], root: Path = ROOT, base: str = "HEAD") ->
     moved = outline_changes(root, base, changed)
     if moved:
         read.add("*")  # every page shows the outline of every chapter
+    if any(Path(path).parts[0] == "tabs" and Path(path).name in REQUIREMENTS for path in changed):
+        read.add("*")  # the front page shows each framework's pins from its lock
     tests = plan_tests(root, changed, read, set(notebooks), moved)
     graph = import_graph(root)
     missing = missing_modules(graph)

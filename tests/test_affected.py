@@ -617,3 +617,18 @@ def test_the_tests_that_read_no_mutation_record_run_beside_the_mutations(monkeyp
     plan.tests = {"tests/test_claims.py": "it reads the records"}
     assert cli.cmd_affected(args) == 0
     assert order == [("mutations", chapter.name), ("check",), ("run", [["tests/test_claims.py"]])]
+
+
+@pytest.mark.parametrize("changed, every", [(["tabs/pytorch/requirements.txt"], True), (["notebooks/toc.yml"], True),
+                                            (["tabs/pytorch/custom-gradients.ipynb"], False)])
+def test_a_lock_or_the_toc_runs_every_test_of_the_book_pages(monkeypatch, changed, every):
+    """The front page shows each framework's pins from its lock, and every page the table of
+    contents: a change of either is a change of every page (plan_tests gets "*")."""
+    asked = []
+    monkeypatch.setattr(affected, "changed_files", lambda root, base: changed)
+    monkeypatch.setattr(affected, "plan_notebooks", lambda *args: {})
+    monkeypatch.setattr(affected, "plan_mutations", lambda chapters: ({}, []))
+    monkeypatch.setattr(affected, "saved_changes", lambda chapters, root: {})
+    monkeypatch.setattr(affected, "plan_tests", lambda root, changed, read, *rest: asked.append(read) or {})
+    affected.make_plan([], ROOT)
+    assert ("*" in asked[0]) is every
