@@ -593,11 +593,16 @@ def cmd_affected(args) -> int:
             _log("affected: the tests and nbval start now, beside the mutations (no planned test reads their records)")
             early = start_pytest_groups(pytest_groups(plan.tests, checked, args.kernels))
         not_killed = []
-        for chapter_name, items in plan.mutations.items():
-            chapter = by_name[chapter_name]
-            not_killed += run_mutations(chapter, claims_module.load_claims(chapter), None,
-                                        {(item.mutation.claim, item.framework) for item in items},
-                                        args.kernels, args.timeout)
+        try:
+            for chapter_name, items in plan.mutations.items():
+                chapter = by_name[chapter_name]
+                not_killed += run_mutations(chapter, claims_module.load_claims(chapter), None,
+                                            {(item.mutation.claim, item.framework) for item in items},
+                                            args.kernels, args.timeout)
+        except BaseException:
+            if early is not None:  # interrupted, or a malformed claims file: the runs beside end first
+                finish_pytest_groups(early)
+            raise
         for path, outcome in not_killed:
             problems.append(claims_module.outcome_report(outcome, path))
         found = check_module.problems(NOTEBOOKS)  # static: what build.py check and tests/test_check.py assert
