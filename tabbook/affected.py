@@ -615,9 +615,11 @@ def plan_tests(root: Path, changed: list[str], chapters: set[str] | None = None,
     * a requirements file it checks changed (:data:`REQUIREMENTS`);
     * it reads the real book (:data:`BOOK_READERS`) and a chapter it reads is in ``chapters``
       (the chapters whose source, notebooks or record changed; "*" for every one: toc.yml
-      changed, or a chapter's outline, ``moved``). Of a module with a :data:`BOOK_SITES`
-      fixture, unless "*": the tests that read the whole book, and those that open the page of a
-      chapter in ``chapters`` (:func:`page_scopes`); of a test of :data:`PER_NOTEBOOK`, where
+      changed). Of a module with a :data:`BOOK_SITES` fixture, unless "*" or ``moved`` (the
+      changed files that change what every page shows: a chapter source whose :func:`outline`
+      changed, a framework's lock, whose pins the front page shows): the tests that read the
+      whole book, and those that open the page of a chapter in ``chapters``
+      (:func:`page_scopes`); of a test of :data:`PER_NOTEBOOK`, where
       ``notebooks`` is given: its parametrizations for the notebooks ``notebooks`` holds
       ((chapter, framework): those the change affects, :func:`plan_notebooks`);
     * it reads every file of a folder (:data:`READS`) and one changed.
@@ -680,10 +682,11 @@ def plan_tests(root: Path, changed: list[str], chapters: set[str] | None = None,
             if hit:
                 why = (f"it reads the real book's {'chapters' if wanted is None else 'chapter'} and notebooks, and "
                        f"{', '.join(hit)} changed")
-                if "*" in chapters and moved:
-                    why += f" (the outline of {', '.join(moved)}: every page shows it)"
-                selected = book_tests(root, path)
                 scopes = page_scopes(root, path) if "*" not in chapters else {}
+                if moved and scopes:
+                    why += f"; {', '.join(moved)} changed what every page shows"
+                    scopes = {}
+                selected = book_tests(root, path)
                 for node in selected:
                     test = node.partition("::")[2]
                     scope = scopes.get(test)
@@ -1068,11 +1071,9 @@ def make_plan(chapters: list[Chapter], root: Path = ROOT, base: str = "HEAD") ->
         Path(path).stem for path in changed if Path(path).parts[0] == "tabs" and path.endswith(".ipynb")}
     if "notebooks/toc.yml" in changed:
         read.add("*")
-    moved = outline_changes(root, base, changed)
-    if moved:
-        read.add("*")  # every page shows the outline of every chapter
-    if any(Path(path).parts[0] == "tabs" and Path(path).name in REQUIREMENTS for path in changed):
-        read.add("*")  # the front page shows each framework's pins from its lock
+    # Every page shows the outline of every chapter; the front page, each framework's pins from its lock.
+    moved = outline_changes(root, base, changed) + [
+        path for path in changed if Path(path).parts[0] == "tabs" and Path(path).name in REQUIREMENTS]
     tests = plan_tests(root, changed, read, set(notebooks), moved)
     graph = import_graph(root)
     missing = missing_modules(graph)

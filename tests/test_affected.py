@@ -511,11 +511,13 @@ def test_a_chapter_edit_that_keeps_the_outline_runs_the_whole_book_tests_and_its
     for test in ("test_clicking_a_framework_switches_every_group", "test_mathjax_only_on_pages_with_math",
                  "test_screenshots_at_desktop_and_phone_widths"):  # custom-layers, index; training-on-mnist
         assert f"tests/test_book.py::{test}" not in edit, test
-    moved = affected.plan_tests(ROOT, ["notebooks/custom-gradients.md"], {"custom-gradients", "*"},
+    moved = affected.plan_tests(ROOT, ["notebooks/custom-gradients.md"], {"custom-gradients"},
                                 moved=["notebooks/custom-gradients.md"])
     assert set(affected.book_tests(ROOT, "tests/test_book.py")) <= set(moved)
-    assert moved["tests/test_book.py::test_mathjax_only_on_pages_with_math"].endswith(
-        "(the outline of notebooks/custom-gradients.md: every page shows it) (the module's tests that read the book)")
+    assert moved["tests/test_book.py::test_mathjax_only_on_pages_with_math"] == (
+        "it reads the real book's chapters and notebooks, and custom-gradients changed; notebooks/custom-gradients.md "
+        "changed what every page shows (the module's tests that read the book)")
+    assert "tests/test_parity.py" not in moved and "tests/test_bench.py" not in moved  # they read one other chapter
     mnist = affected.plan_tests(ROOT, ["notebooks/training-on-mnist.md"], {"training-on-mnist"})
     assert mnist["tests/test_book.py::test_screenshots_at_desktop_and_phone_widths"] == (
         "it opens the page of training-on-mnist, which changed (the module's tests that read the book)")
@@ -623,12 +625,16 @@ def test_the_tests_that_read_no_mutation_record_run_beside_the_mutations(monkeyp
                                             (["tabs/pytorch/custom-gradients.ipynb"], False)])
 def test_a_lock_or_the_toc_runs_every_test_of_the_book_pages(monkeypatch, changed, every):
     """The front page shows each framework's pins from its lock, and every page the table of
-    contents: a change of either is a change of every page (plan_tests gets "*")."""
-    asked = []
+    contents: a change of either is a change of every page (plan_tests gets "*", or the lock as
+    a file that changed what every page shows)."""
+    asked, plan_tests = [], affected.plan_tests
     monkeypatch.setattr(affected, "changed_files", lambda root, base: changed)
     monkeypatch.setattr(affected, "plan_notebooks", lambda *args: {})
     monkeypatch.setattr(affected, "plan_mutations", lambda chapters: ({}, []))
     monkeypatch.setattr(affected, "saved_changes", lambda chapters, root: {})
-    monkeypatch.setattr(affected, "plan_tests", lambda root, changed, read, *rest: asked.append(read) or {})
+    monkeypatch.setattr(affected, "plan_tests", lambda root, changed, read, notebooks, moved: asked.append((read, moved)) or {})
     affected.make_plan([], ROOT)
-    assert ("*" in asked[0]) is every
+    read, moved = asked[0]
+    assert ("*" in read or bool(moved)) is every
+    planned = plan_tests(ROOT, ["tabs/pytorch/requirements.txt"], {"custom-layers"}, moved=["tabs/pytorch/requirements.txt"])
+    assert "tests/test_book.py::test_mathjax_only_on_pages_with_math" in planned  # it opens the front page
