@@ -793,7 +793,7 @@ def _book_reading(tree: ast.Module, through: frozenset[str] = frozenset({"*"})) 
 
 
 #: The fixture of a module of :data:`BOOK_READERS` that builds the real book's HTML from every
-#: chapter and serves it: {test file: (fixture, the pages of the book that are no chapter's)}. A
+#: chapter and serves it: {test file: the fixture's name}. A
 #: test that reaches the book only through it, and only by its address, reads the pages it opens
 #: (:func:`page_scopes`).
 BOOK_SITES = {"tests/test_book.py": "site"}
