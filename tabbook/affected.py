@@ -34,7 +34,10 @@ index included, plus untracked files (:func:`changed_files`). From it, staticall
   ``pytest.ini`` (every notebook too), and for a ``tests/conftest.py`` with hooks or autouse
   fixtures; the tests that check a changed requirements file (:data:`REQUIREMENTS`); the tests
   that read the real book (:data:`BOOK_READERS`, ``tests/test_book.py`` among them) when one of
-  their chapters, its notebooks or ``notebooks/toc.yml`` changed; and each test of
+  their chapters, its notebooks or ``notebooks/toc.yml`` changed (where no chapter's
+  :func:`outline` changed, of ``tests/test_book.py`` only the tests that read the whole book and
+  those that open a changed chapter's page, :func:`page_scopes`; of a test of
+  :data:`PER_NOTEBOOK`, its parametrizations for the affected notebooks); and each test of
   :data:`READS`, which reads a folder's files rather than importing them, when a file there
   changed. Chromium is made ready only when a planned test drives it (:func:`browser_tests`).
 * **Not mapped** (:func:`plan_unmapped`): changed files no rule above covers (the docs, the
@@ -45,6 +48,7 @@ from __future__ import annotations
 import ast
 import collections
 import dataclasses
+import re
 import subprocess
 from pathlib import Path
 
@@ -447,6 +451,10 @@ BOOK_READERS: dict[str, frozenset[str] | None] = {
     "tests/test_bench.py": frozenset({"training-on-mnist"}),
     "tests/test_parity.py": frozenset({"file-io"}),
 }
+#: Tests of :data:`BOOK_READERS` parametrized by notebook, ``[<chapter>-<framework>]``, each of
+#: which reads its own notebook only (as ``convert`` makes it, with the lock): a change runs the
+#: parametrizations of the notebooks it affects (:func:`plan_tests`).
+PER_NOTEBOOK = frozenset({"tests/test_standalone.py::test_the_install_cell_pins_exactly_the_imported_packages_at_the_lock"})
 #: Files whose change runs every test module (and nbval over every notebook): pytest reads them
 #: for every test.
 EVERY_TEST = {"conftest.py": "pytest loads it for every test, and nbval runs every notebook through it",
@@ -549,7 +557,51 @@ def by_name(path: str) -> bool:
             and Path(path).name not in REQUIREMENTS and folder not in ("notebooks", "tabs"))
 
 
-def plan_tests(root: Path, changed: list[str], chapters: set[str] | None = None) -> dict[str, str]:
+def outline(text: str | None) -> tuple[str, ...] | None:
+    """What other pages of the book show of the chapter source ``text`` (None: no such chapter):
+    its front matter (the frameworks it leaves out), and each heading, its level and its text,
+    read as jupytext reads the source (markdown-it: a line that starts with ``#`` inside a code
+    cell is no heading). Every page's sidebar and next and previous links show the title, the
+    front page's table of contents the title and the sections. A source that holds a MyST target
+    (``(label)=``) or a cross-reference role (``{ref}``, ``{numref}``...), through which another
+    page may show any of its text, has its whole text as its outline."""
+    if text is None:
+        return None
+    if re.search(r"^\s*\([^)\n]+\)=\s*$|\{(ref|numref|doc|eq|term|any|download|keyword|option)\}", text, re.MULTILINE):
+        return ("whole text", text)
+    from jupytext.myst import get_parser
+
+    lines = text.splitlines()
+    front = []
+    if lines and lines[0].strip() == "---":
+        end = next((number for number in range(1, len(lines)) if lines[number].strip() == "---"), len(lines))
+        front, lines = lines[:end + 1], lines[end + 1:]
+    tokens = get_parser().parse("\n".join(lines) + "\n")
+    headings = [f"{token.tag} {content.content.strip()}" for token, content in zip(tokens, tokens[1:])
+                if token.type == "heading_open"]
+    return ("\n".join(front), *headings)
+
+
+def outline_changes(root: Path, base: str, changed: list[str]) -> list[str]:
+    """The chapter sources of ``changed`` (``notebooks/<chapter>.md``) whose :func:`outline`
+    differs from their text at commit ``base`` (added and deleted ones included), in order."""
+    found = []
+    for path in changed:
+        if not (Path(path).parent.as_posix() == "notebooks" and path.endswith(".md")):
+            continue
+        shown = git(root, "show", f"{base}:{path}")
+        old = shown.stdout.decode("utf-8", errors="replace") if shown.returncode == 0 else None
+        try:
+            new = (root / path).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            new = None
+        if outline(old) != outline(new):
+            found.append(path)
+    return found
+
+
+def plan_tests(root: Path, changed: list[str], chapters: set[str] | None = None,
+               notebooks: set[tuple[str, str]] | None = None, moved: list[str] | None = None) -> dict[str, str]:
     """{test file: why} for each ``tests/test_*.py`` that the change affects, the first reason
     that holds:
 
@@ -562,7 +614,14 @@ def plan_tests(root: Path, changed: list[str], chapters: set[str] | None = None)
       test module, since which read it cannot be known;
     * a requirements file it checks changed (:data:`REQUIREMENTS`);
     * it reads the real book (:data:`BOOK_READERS`) and a chapter it reads is in ``chapters``
-      (the chapters whose source, notebooks or record changed; "*" for every one);
+      (the chapters whose source, notebooks or record changed; "*" for every one: toc.yml
+      changed). Of a module with a :data:`BOOK_SITES` fixture, unless "*" or ``moved`` (the
+      changed files that change what every page shows: a chapter source whose :func:`outline`
+      changed, a framework's lock, whose pins the front page shows): the tests that read the
+      whole book, and those that open the page of a chapter in ``chapters``
+      (:func:`page_scopes`); of a test of :data:`PER_NOTEBOOK`, where
+      ``notebooks`` is given: its parametrizations for the notebooks ``notebooks`` holds
+      ((chapter, framework): those the change affects, :func:`plan_notebooks`);
     * it reads every file of a folder (:data:`READS`) and one changed.
     """
     graph = import_graph(root)
@@ -623,9 +682,26 @@ def plan_tests(root: Path, changed: list[str], chapters: set[str] | None = None)
             if hit:
                 why = (f"it reads the real book's {'chapters' if wanted is None else 'chapter'} and notebooks, and "
                        f"{', '.join(hit)} changed")
+                scopes = page_scopes(root, path) if "*" not in chapters else {}
+                if moved and scopes:
+                    why += f"; {', '.join(moved)} changed what every page shows"
+                    scopes = {}
                 selected = book_tests(root, path)
-                found.update({node: why + (" (the module's tests that read the book)" if node != path else "")
-                              for node in selected})
+                for node in selected:
+                    test = node.partition("::")[2]
+                    scope = scopes.get(test)
+                    if scope is not None:
+                        opened = sorted(scope & chapters)
+                        if opened:
+                            found[node] = (f"it opens the page of {', '.join(opened)}, which changed (the module's "
+                                           f"tests that read the book)")
+                        continue  # it opens only pages of chapters that did not change, and no outline changed
+                    if node in PER_NOTEBOOK and notebooks is not None:
+                        found.update({f"{node}[{chapter}-{framework}]":
+                                      "it checks each notebook on its own, and these are the notebooks affected"
+                                      for chapter, framework in sorted(notebooks, key=lambda key: (key[0], NAMES.index(key[1])))})
+                        continue
+                    found[node] = why + (" (the module's tests that read the book)" if node != path else "")
                 continue
         read = reads_changed(path, changed)
         if read:
@@ -663,16 +739,17 @@ def book_tests(root: Path, path: str) -> list[str]:
         tree = pyast.parse((root / path).read_text(encoding="utf-8"), filename=str(root / path))
     except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
         return [path]
+    reading = _book_reading(tree)
+    tests = [node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+             and node.name.startswith("test")]
+    picked = [name for name in tests if name in reading]
+    return [path] if not picked or len(picked) == len(tests) else [f"{path}::{name}" for name in picked]
+
+
+def _uses(tree: ast.Module) -> dict[str, set[str]]:
+    """{top-level function or assigned name: the names it uses (names, attributes, parameters)}."""
     uses: dict[str, set[str]] = {}
-    reading = set(BOOK_NAMES)
     for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Assign, ast.AnnAssign)):
-            texts = {leaf.value for leaf in ast.walk(node)
-                     if isinstance(leaf, ast.Constant) and isinstance(leaf.value, str)}
-            if any(naming(texts, f"{folder}/x") for folder in BOOK_FOLDERS) and from_root(node):
-                reading.update([node.name] if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else
-                               [leaf.id for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
-                                for leaf in ast.walk(target) if isinstance(leaf, ast.Name)])
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             names = {leaf.id for leaf in ast.walk(node) if isinstance(leaf, ast.Name)}
             names |= {leaf.attr for leaf in ast.walk(node) if isinstance(leaf, ast.Attribute)}
@@ -686,25 +763,206 @@ def book_tests(root: Path, path: str) -> list[str]:
                 for leaf in ast.walk(target):
                     if isinstance(leaf, ast.Name):
                         uses.setdefault(leaf.id, set()).update(names)
+    return uses
+
+
+def _book_reading(tree: ast.Module, through: frozenset[str] = frozenset({"*"})) -> set[str]:
+    """The names of the module ``tree`` that reach the real book (:func:`book_tests`): the
+    names of :data:`BOOK_NAMES`, the top-level statements whose strings name a folder of the book
+    (:func:`from_root`), and, to a fixed point, the functions and constants that use one of them.
+    ``through``: the top-level names whose use counts ({"*"}: every one); a name left out (the
+    fixture that builds the book, for :func:`page_scopes`) reaches the book but passes it on to
+    none that uses it."""
+    uses = _uses(tree)
+    reading = set(BOOK_NAMES)
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Assign, ast.AnnAssign)):
+            texts = {leaf.value for leaf in ast.walk(node)
+                     if isinstance(leaf, ast.Constant) and isinstance(leaf.value, str)}
+            if any(naming(texts, f"{folder}/x") for folder in BOOK_FOLDERS) and from_root(node):
+                reading.update([node.name] if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else
+                               [leaf.id for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                                for leaf in ast.walk(target) if isinstance(leaf, ast.Name)])
     grown = True
     while grown:
-        more = {name for name, names in uses.items() if names & reading} - reading
+        passing = reading if "*" in through else reading & through | BOOK_NAMES
+        more = {name for name, names in uses.items() if names & passing} - reading
         reading |= more
         grown = bool(more)
-    tests = [node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-             and node.name.startswith("test")]
-    picked = [name for name in tests if name in reading]
-    return [path] if not picked or len(picked) == len(tests) else [f"{path}::{name}" for name in picked]
+    return reading
+
+
+#: The fixture of a module of :data:`BOOK_READERS` that builds the real book's HTML from every
+#: chapter and serves it: {test file: the fixture's name}. A
+#: test that reaches the book only through it, and only by its address, reads the pages it opens
+#: (:func:`page_scopes`).
+BOOK_SITES = {"tests/test_book.py": "site"}
+#: The book's pages that show every chapter's outline (:func:`outline`): the front page's table of
+#: contents. Every other page of a chapter shows its own chapter, and of the others their outline
+#: (the sidebar, the next and previous links).
+OUTLINE_PAGES = frozenset({"index"})
+#: What a test calls on a page that goes to, or fetches, another address than those it names
+#: (:func:`page_scopes`): a test that calls one reads the whole book.
+NAVIGATES = frozenset({"wait_for_url", "go_back", "go_forward", "request", "expect_navigation", "expect_popup",
+                       "expect_download", "route", "set_content", "add_script_tag", "expose_function"})
+#: What a test calls to act on a page's element: a click on a link goes to another page. Allowed
+#: (:func:`page_scopes`) only on an element its selectors name as a control of the page itself
+#: (:data:`CONTROL`), and none of them as a link (:data:`LINK`).
+ACTS = frozenset({"click", "tap", "press", "dblclick", "check", "uncheck", "dispatch_event", "select_option",
+                  "set_checked", "drag_to", "press_sequentially", "type", "fill"})
+CONTROL = re.compile(r"\.sd-tab-set|\bbutton\b|\bsummary\b|\blabel\b")
+LINK = re.compile(r"(^|[\s,>+~(])a($|[.\[#:\s])|\bhref\b|\blink\b", re.IGNORECASE)
+#: What script that a test runs in a page (``page.evaluate``) may do to reach another address:
+#: a test whose strings hold one reads the whole book (:func:`page_scopes`).
+SCRIPT_REACHES = re.compile(r"fetch\s*\(|XMLHttpRequest|location|\.open\s*\(|import\s*\(|\.href\s*=|\.src\s*=|"
+                            r"\.submit\s*\(|\.click\s*\(|sendBeacon|EventSource|WebSocket|Worker\s*\(")
+
+
+def page_scopes(root: Path, path: str) -> dict[str, frozenset[str] | None]:
+    """{test name: the pages of the real book it reads, or None for the whole book} for the tests
+    of ``path`` that read the book (:func:`book_tests`); {} where the module has no
+    :data:`BOOK_SITES` fixture or cannot be read. A test reads only the pages it opens (a page is a
+    chapter's name, or one of :data:`OUTLINE_PAGES`) where all of these hold, else the whole book:
+
+    * it reaches the book only through the fixture that builds and serves it (not through
+      ``find_chapters``, ``NOTEBOOKS``, a path under ``tabs/``..., itself or through a helper);
+    * it takes from that fixture only the address it serves the book at (``base, _ = site``), not
+      the folder of the built files (which it could read every file of);
+    * each address it opens (``page.goto``, in it or a helper it uses) is the served address
+      followed by ``/<page>.html``, the page's name written out or a parameter whose values a
+      ``pytest.mark.parametrize`` lists; a page that is neither a chapter's nor of
+      :data:`OUTLINE_PAGES` (``search``: every chapter's text) reads the whole book;
+    * it calls nothing that may go to, or fetch, another address (:data:`NAVIGATES`: a click on a
+      link, a fetch of a download, script run in the page).
+    """
+    fixture = BOOK_SITES.get(path)
+    if fixture is None:
+        return {}
+    try:
+        tree = pyast.parse((root / path).read_text(encoding="utf-8"), filename=str(root / path))
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return {}
+    chapters = {file.stem for file in (root / "notebooks").glob("*.md")}
+    reading = _book_reading(tree)
+    direct = _book_reading(tree, through=frozenset(name for name in _uses(tree) if name != fixture))
+    functions = {node.name: node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    uses = _uses(tree)
+    found: dict[str, frozenset[str] | None] = {}
+    for name, node in functions.items():
+        if not name.startswith("test") or name not in reading:
+            continue
+        found[name] = None
+        if name in direct:
+            continue
+        closure, queue = {name}, [name]
+        while queue:
+            for used in uses.get(queue.pop(), set()) & set(functions):
+                if used not in closure and used != fixture:
+                    closure.add(used)
+                    queue.append(used)
+        pages = _opened_pages(node, [functions[other] for other in closure], fixture)
+        if pages is not None and pages <= chapters | OUTLINE_PAGES:
+            found[name] = frozenset(pages)
+    return found
+
+
+def _opened_pages(test: ast.FunctionDef, closure: list[ast.FunctionDef], fixture: str) -> set[str] | None:
+    """The pages that ``test`` opens through the served address that ``fixture`` gives, in it or
+    in the functions of ``closure`` (it and the helpers it uses), or None where it may read more
+    (:func:`page_scopes`)."""
+    served = set()
+    for node in closure:
+        for leaf in ast.walk(node):
+            if isinstance(leaf, ast.Name) and leaf.id == fixture:
+                parent = next((statement for statement in ast.walk(node) if isinstance(statement, ast.Assign)
+                               and statement.value is leaf), None)
+                target = parent.targets[0] if parent is not None and len(parent.targets) == 1 else None
+                if not (isinstance(target, ast.Tuple) and len(target.elts) == 2
+                        and all(isinstance(element, ast.Name) for element in target.elts)
+                        and target.elts[1].id == "_"):
+                    return None  # the built files' folder, or the fixture passed on
+                served.add(target.elts[0].id)
+            if isinstance(leaf, ast.Attribute) and leaf.attr in NAVIGATES:
+                return None
+            if (isinstance(leaf, ast.Call) and isinstance(leaf.func, ast.Attribute) and leaf.func.attr in ACTS
+                    and not _acts_on_control(leaf.func.value, node)):
+                return None
+            if isinstance(leaf, ast.Constant) and isinstance(leaf.value, str) and SCRIPT_REACHES.search(leaf.value):
+                return None
+    values = _parametrized(test)
+    pages = set()
+    for node in closure:
+        for leaf in ast.walk(node):
+            if not (isinstance(leaf, ast.Call) and isinstance(leaf.func, ast.Attribute) and leaf.func.attr == "goto"):
+                continue
+            address = leaf.args[0] if leaf.args else None
+            parts = address.values if isinstance(address, ast.JoinedStr) else []
+            if not (len(parts) >= 2 and isinstance(parts[0], ast.FormattedValue)
+                    and isinstance(parts[0].value, ast.Name) and parts[0].value.id in served):
+                return None
+            rest = parts[1:]
+            text = rest[0].value if isinstance(rest[0], ast.Constant) and isinstance(rest[0].value, str) else None
+            page, query, _ = (text or "").partition("?")
+            if text is not None and page.startswith("/") and page.endswith(".html") and "/" not in page[1:] \
+                    and (query or len(rest) == 1 or text.endswith("?")):
+                pages.add(page[1:-len(".html")])  # "/name.html", "/name.html?framework={name}"
+                continue
+            parameter = rest[1] if text == "/" and len(rest) >= 3 else None
+            after = rest[2].value if parameter is not None and isinstance(rest[2], ast.Constant) else None
+            if (isinstance(parameter, ast.FormattedValue) and isinstance(parameter.value, ast.Name)
+                    and parameter.value.id in values and isinstance(after, str)
+                    and (after == ".html" and len(rest) == 3 or after.startswith(".html?"))):
+                pages.update(values[parameter.value.id])  # "/{name}.html", each value of a parametrized name
+                continue
+            return None
+    return pages or None
+
+
+def _acts_on_control(receiver: ast.expr, function: ast.FunctionDef) -> bool:
+    """Whether the element ``receiver`` (a locator expression in ``function``) is, by the strings
+    of its selectors (those of the expression, and of the assignment of the name it starts from),
+    a control of the page (:data:`CONTROL`: a tab's label, a button) and not a link (:data:`LINK`)."""
+    texts = [leaf.value for leaf in ast.walk(receiver) if isinstance(leaf, ast.Constant) and isinstance(leaf.value, str)]
+    root = receiver
+    while isinstance(root, (ast.Attribute, ast.Call, ast.Subscript)):
+        root = root.func if isinstance(root, ast.Call) else root.value
+    if isinstance(root, ast.Name):
+        for statement in ast.walk(function):
+            if (isinstance(statement, ast.Assign) and any(isinstance(target, ast.Name) and target.id == root.id
+                                                          for target in statement.targets)):
+                texts += [leaf.value for leaf in ast.walk(statement.value)
+                          if isinstance(leaf, ast.Constant) and isinstance(leaf.value, str)]
+    return any(CONTROL.search(text) for text in texts) and not any(LINK.search(text) for text in texts)
+
+
+def _parametrized(test: ast.FunctionDef) -> dict[str, list[str]]:
+    """{parameter: its values} for each ``@pytest.mark.parametrize("name", [...])`` of ``test``
+    with one parameter and a written-out list of strings."""
+    found = {}
+    for decorator in test.decorator_list:
+        if (isinstance(decorator, ast.Call) and ast.unparse(decorator.func) == "pytest.mark.parametrize"
+                and len(decorator.args) == 2 and isinstance(decorator.args[0], ast.Constant)
+                and isinstance(decorator.args[1], (ast.List, ast.Tuple))
+                and all(isinstance(item, ast.Constant) and isinstance(item.value, str) for item in decorator.args[1].elts)):
+            found[decorator.args[0].value] = [item.value for item in decorator.args[1].elts]
+    return found
 
 
 def from_root(node: ast.AST) -> bool:
     """Whether the top-level statement ``node``, whose strings name a folder of the book, may
     reach the real book's folder rather than one of a book it makes (``out / "notebooks"`` under a
     temporary folder): a module-level constant always may; a function where it uses ``ROOT`` or
-    passes the string first to a call (``Path("tabs")``, relative to the checkout)."""
+    passes the string first to a call (``Path("tabs")``, relative to the checkout). A use of
+    ``ROOT`` inside an f-string that names no folder of the book (``f"{ROOT}/secret.txt"``, text
+    of a made-up output) is no path into the book."""
     if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return True
-    return any(isinstance(leaf, ast.Name) and leaf.id == "ROOT" or isinstance(leaf, ast.Call) and leaf.args
+    texts = [leaf for leaf in ast.walk(node) if isinstance(leaf, ast.JoinedStr)
+             and not any(naming({part.value}, f"{folder}/x") for part in leaf.values
+                         if isinstance(part, ast.Constant) and isinstance(part.value, str) for folder in BOOK_FOLDERS)]
+    in_text = {id(name) for text in texts for name in ast.walk(text) if isinstance(name, ast.Name)}
+    return any(isinstance(leaf, ast.Name) and leaf.id == "ROOT" and id(leaf) not in in_text
+               or isinstance(leaf, ast.Call) and leaf.args
                and isinstance(leaf.args[0], ast.Constant) and isinstance(leaf.args[0].value, str)
                and any(naming({leaf.args[0].value}, f"{folder}/x") for folder in BOOK_FOLDERS)
                for leaf in ast.walk(node))
@@ -813,7 +1071,10 @@ def make_plan(chapters: list[Chapter], root: Path = ROOT, base: str = "HEAD") ->
         Path(path).stem for path in changed if Path(path).parts[0] == "tabs" and path.endswith(".ipynb")}
     if "notebooks/toc.yml" in changed:
         read.add("*")
-    tests = plan_tests(root, changed, read)
+    # Every page shows the outline of every chapter; the front page, each framework's pins from its lock.
+    moved = outline_changes(root, base, changed) + [
+        path for path in changed if Path(path).parts[0] == "tabs" and Path(path).name in REQUIREMENTS]
+    tests = plan_tests(root, changed, read, set(notebooks), moved)
     graph = import_graph(root)
     missing = missing_modules(graph)
     broken = [f"{name.replace('.', '/')}.py imports {', '.join(sorted(graph[name] & missing))}, which has no file "
@@ -822,6 +1083,29 @@ def make_plan(chapters: list[Chapter], root: Path = ROOT, base: str = "HEAD") ->
                 [chapter.name for chapter in chapters if chapter.name in touched],
                 tests, plan_unmapped(changed, root, named_files(root, changed)), refresh,
                 saved_changes(chapters, root), broken, browser_tests(root, tests))
+
+
+#: The modules through which a test may read or write the mutation records (``notebooks/
+#: <chapter>.claims.record``) that a run of mutations rewrites, or run anything (the command line).
+RECORD_MODULES = frozenset({"tabbook.claims", "tabbook.claimrecords", "tabbook.cli"})
+
+
+def runs_beside_mutations(root: Path, tests) -> bool:
+    """Whether the test files and node ids ``tests`` may run while mutations run and rewrite their
+    records (``build.py affected`` then starts them as soon as the notebooks are executed): none
+    imports, directly or not, a module of :data:`RECORD_MODULES` or is one of :data:`EVERY_TEST`'s
+    reasons to run, and none names a claims file or record (its strings, :func:`naming`)."""
+    files = list(dict.fromkeys(test.split("::")[0] for test in tests))
+    graph = import_graph(root)
+    strings = module_strings(root, [module_name(path) for path in files if module_name(path)])
+    for path in files:
+        name = module_name(path)
+        if name is None or name not in graph or import_chain(graph, name, set(RECORD_MODULES)) is not None:
+            return False
+        texts = strings.get(name, set())
+        if any("claims" in text for text in texts):
+            return False
+    return True
 
 
 def saved_changes(chapters: list[Chapter], root: Path) -> dict[str, str]:

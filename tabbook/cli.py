@@ -586,12 +586,27 @@ def cmd_affected(args) -> int:
             checked = [key for key in checked if key not in failed]
             problems += [f"{convert_module.notebook_path(*key).relative_to(ROOT)}: execution failed (above); "
                          f"nbval leaves it out" for key in failed]
+        early = None
+        if plan.mutations and affected.runs_beside_mutations(ROOT, plan.tests):
+            # No planned test reads the records the mutations rewrite: the tests and nbval run
+            # beside them (check, static, follows the mutations).
+            if plan.browser:
+                from . import chromium
+
+                chromium.ensure(log=_log)
+            _log("affected: the tests and nbval start now, beside the mutations (no planned test reads their records)")
+            early = start_pytest_groups(pytest_groups(plan.tests, checked, args.kernels))
         not_killed = []
-        for chapter_name, items in plan.mutations.items():
-            chapter = by_name[chapter_name]
-            not_killed += run_mutations(chapter, claims_module.load_claims(chapter), None,
-                                        {(item.mutation.claim, item.framework) for item in items},
-                                        args.kernels, args.timeout)
+        try:
+            for chapter_name, items in plan.mutations.items():
+                chapter = by_name[chapter_name]
+                not_killed += run_mutations(chapter, claims_module.load_claims(chapter), None,
+                                            {(item.mutation.claim, item.framework) for item in items},
+                                            args.kernels, args.timeout)
+        except BaseException:
+            if early is not None:  # interrupted, or a malformed claims file: the runs beside end first
+                finish_pytest_groups(early)
+            raise
         for path, outcome in not_killed:
             problems.append(claims_module.outcome_report(outcome, path))
         found = check_module.problems(NOTEBOOKS)  # static: what build.py check and tests/test_check.py assert
@@ -606,11 +621,14 @@ def cmd_affected(args) -> int:
     uncovered = claims_module.coverage_lists(coverages, ("uncovered",))
     if uncovered:
         problems.append(f"asserts without a mutation (give each one, or list it under 'unmutated'):\n{uncovered}")
-    if plan.browser:
-        from . import chromium
+    if early is not None:
+        status = finish_pytest_groups(early)
+    else:
+        if plan.browser:
+            from . import chromium
 
-        chromium.ensure(log=_log)  # the browser tests drive it
-    status = run_pytest_groups(pytest_groups(plan.tests, checked, args.kernels))
+            chromium.ensure(log=_log)  # the browser tests drive it
+        status = run_pytest_groups(pytest_groups(plan.tests, checked, args.kernels))
     for problem in problems:
         print(problem, file=sys.stderr)
     _log(f"affected: done in {time.perf_counter() - start:.0f} s: "
@@ -632,6 +650,36 @@ def pytest_groups(tests: list[str], notebooks: list[tuple[str, str]], count: int
     for key in notebooks:
         groups[shards[key] - 1].append(str(convert_module.notebook_path(*key).relative_to(ROOT)))
     return [group for group in groups if group]
+
+
+def start_pytest_groups(groups: list[list[str]]) -> list[tuple]:
+    """Start ``pytest ARGS`` for each group of arguments, side by side, each one's output to a
+    temporary file; :func:`finish_pytest_groups` waits for them and prints it."""
+    runs = []
+    for number, group in enumerate(groups, 1):
+        command = [sys.executable, "-m", "pytest", *group]
+        _log(f"pytest [{number}/{len(groups)}], side by side (its output follows when it ends): {' '.join(command)}")
+        log = tempfile.TemporaryFile("w+", errors="replace")
+        runs.append((number, len(groups), log, subprocess.Popen(command, cwd=ROOT, env=os.environ.copy(), stdout=log,
+                                                                stderr=subprocess.STDOUT, text=True)))
+    return runs
+
+
+def finish_pytest_groups(runs) -> int:
+    """Wait for the runs :func:`start_pytest_groups` started, print each one's output, whole, as it
+    ends; return 0, or the first nonzero exit."""
+    codes = []
+    try:
+        for number, count, log, process in runs:
+            codes.append(process.wait())
+            log.seek(0)
+            _log(f"--- pytest [{number}/{count}] exited {codes[-1]} ---\n{log.read()}")
+    finally:
+        for _, _, log, process in runs:
+            if process.poll() is None:  # interrupted: the signal reached the group; wait for them
+                process.wait()
+            log.close()
+    return next((code for code in codes if code), 0)
 
 
 def run_pytest_groups(groups: list[list[str]]) -> int:

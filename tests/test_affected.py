@@ -159,9 +159,13 @@ def test_a_chapter_change_plans_the_tests_that_read_the_real_book():
     planned = affected.plan_tests(ROOT, ["notebooks/custom-layers.md"], {"custom-layers"})
     # the tests of test_book.py over the real book (its `site`), not those over books they make:
     book = "tests/test_book.py::test_clicking_a_framework_switches_every_group"
-    assert planned[book] == ("it reads the real book's chapters and notebooks, and custom-layers changed "
-                             "(the module's tests that read the book)")
+    assert planned[book] == "it opens the page of custom-layers, which changed (the module's tests that read the book)"
+    whole = "tests/test_book.py::test_each_pdf_holds_its_framework_code_only"
+    assert planned[whole] == ("it reads the real book's chapters and notebooks, and custom-layers changed "
+                              "(the module's tests that read the book)")
     assert "tests/test_book.py::test_a_group_without_a_framework_shows_a_note" not in planned
+    # the tests over a book they make with made-up outputs (hostile_site: f"{ROOT}/secret.txt" is text)
+    assert "tests/test_book.py::test_an_injected_script_does_not_run_and_fetches_nothing" not in planned
     assert "tests/test_book.py" not in planned
     assert "tests/test_standalone.py::test_the_install_cell_pins_exactly_the_imported_packages_at_the_lock" in planned
     assert "tests/test_parity.py" not in planned  # it reads File I/O only
@@ -493,3 +497,144 @@ def test_git_refusing_the_checkout_is_reported_in_gits_words_with_the_fix(repo, 
     assert "not a git checkout" not in done.stdout
     assert "git says:\n  fatal: detected dubious ownership in repository at" in done.stdout
     assert f"git config --global --add safe.directory {repo.root}" in done.stdout
+
+
+def test_a_chapter_edit_that_keeps_the_outline_runs_the_whole_book_tests_and_its_pages_only():
+    """Issue 23's author's loop: of test_book.py's tests over the real book, a prose or code edit of
+    Custom Gradients runs those that read the whole book (the PDFs, the search, every page), and
+    none that opens only other chapters' pages; a changed heading (or toc.yml) runs every one."""
+    edit = affected.plan_tests(ROOT, ["notebooks/custom-gradients.md"], {"custom-gradients"})
+    for test in ("test_each_pdf_holds_its_framework_code_only", "test_search_finds_a_word_of_the_chapter_with_excerpts_over_http",
+                 "test_every_page_has_the_policy_first_and_no_inline_script",
+                 "test_the_choice_follows_through_the_chapters_in_toc_order_and_survives_a_reload"):
+        assert f"tests/test_book.py::{test}" in edit, test
+    for test in ("test_clicking_a_framework_switches_every_group", "test_mathjax_only_on_pages_with_math",
+                 "test_screenshots_at_desktop_and_phone_widths"):  # custom-layers, index; training-on-mnist
+        assert f"tests/test_book.py::{test}" not in edit, test
+    moved = affected.plan_tests(ROOT, ["notebooks/custom-gradients.md"], {"custom-gradients"},
+                                moved=["notebooks/custom-gradients.md"])
+    assert set(affected.book_tests(ROOT, "tests/test_book.py")) <= set(moved)
+    assert moved["tests/test_book.py::test_mathjax_only_on_pages_with_math"] == (
+        "it reads the real book's chapters and notebooks, and custom-gradients changed; notebooks/custom-gradients.md "
+        "changed what every page shows (the module's tests that read the book)")
+    assert "tests/test_parity.py" not in moved and "tests/test_bench.py" not in moved  # they read one other chapter
+    mnist = affected.plan_tests(ROOT, ["notebooks/training-on-mnist.md"], {"training-on-mnist"})
+    assert mnist["tests/test_book.py::test_screenshots_at_desktop_and_phone_widths"] == (
+        "it opens the page of training-on-mnist, which changed (the module's tests that read the book)")
+
+
+def test_the_install_cell_test_runs_for_the_affected_notebooks_only():
+    from tests import test_standalone
+
+    test = "tests/test_standalone.py::test_the_install_cell_pins_exactly_the_imported_packages_at_the_lock"
+    assert test in affected.PER_NOTEBOOK
+    [mark] = [mark for mark in test_standalone.test_the_install_cell_pins_exactly_the_imported_packages_at_the_lock.pytestmark
+              if mark.name == "parametrize"]
+    ids = mark.kwargs["ids"]  # the ids plan_tests writes: <chapter>-<framework>, one per notebook
+    assert "custom-gradients-pytorch" in ids and len(ids) == len(test_standalone.NOTEBOOK_CASES)
+    planned = affected.plan_tests(ROOT, ["notebooks/custom-gradients.md"], {"custom-gradients"},
+                                  {("custom-gradients", "pytorch"), ("custom-gradients", "mxnet")})
+    assert sorted(node for node in planned if node.startswith(test)) == [
+        f"{test}[custom-gradients-mxnet]", f"{test}[custom-gradients-pytorch]"]
+    assert test in affected.plan_tests(ROOT, ["notebooks/custom-gradients.md"], {"custom-gradients"})  # none given
+
+
+@pytest.mark.parametrize("before, after, same", [
+    ("# T\n\nSome prose.\n", "# T\n\nOther prose.\n", True),
+    ("# T\n\n```{code-cell}\n# a comment\nx = 1\n```\n", "# T\n\n```{code-cell}\n# another\nx = 1\n```\n", True),
+    ("# T\n\n## A section\n", "# T\n\n## A section, renamed\n", False),
+    ("# T\n", "# Title\n", False),
+    ("# T\n\nx\n", "# T\n\nx\n\n### A subsection\n", False),
+    ("---\ntabbook:\n  omit: {}\n---\n# T\n", "---\ntabbook:\n  omit: {mxnet: no}\n---\n# T\n", False),
+    ("# T\n\nSee {ref}`x`.\n", "# T\n\nSee {ref}`x`, again.\n", False),  # a cross-reference: every word counts
+])
+def test_a_chapters_outline_is_its_front_matter_and_headings(before, after, same):
+    assert (affected.outline(before) == affected.outline(after)) is same
+    assert affected.outline(None) != affected.outline(before)
+
+
+def scopes_of(tmp_path, body: str) -> dict:
+    (tmp_path / "notebooks").mkdir(exist_ok=True)
+    (tmp_path / "notebooks" / "alpha.md").write_text("# Alpha\n")
+    (tmp_path / "notebooks" / "beta.md").write_text("# Beta\n")
+    (tmp_path / "tests").mkdir(exist_ok=True)
+    (tmp_path / "tests" / "test_book.py").write_text(
+        "import pytest\nfrom tabbook.source import find_chapters\nfrom tabbook.frameworks import NOTEBOOKS\n\n\n"
+        "@pytest.fixture(scope='session')\ndef site():\n    chapters = find_chapters(NOTEBOOKS)\n    yield 'url', 'folder'\n\n\n"
+        + body)
+    return affected.page_scopes(tmp_path, "tests/test_book.py")
+
+
+@pytest.mark.parametrize("body, scope", [
+    ("def test_x(site, page):\n    base, _ = site\n    page.goto(f'{base}/alpha.html')\n", {"alpha"}),
+    ("def test_x(site, page):\n    base, _ = site\n    page.goto(f'{base}/alpha.html?framework=mxnet')\n"
+     "    page.locator('.sd-tab-set').get_by_text('PyTorch').click()\n", {"alpha"}),
+    ("@pytest.mark.parametrize('name', ['index', 'beta'])\ndef test_x(site, page, name):\n    base, _ = site\n"
+     "    page.goto(f'{base}/{name}.html')\n", {"index", "beta"}),
+    # a link clicked, a file of the built book read, a fetch, a search page, script that navigates, the chapters
+    ("def test_x(site, page):\n    base, _ = site\n    page.goto(f'{base}/alpha.html')\n"
+     "    page.locator('a.right-next').click()\n", None),
+    ("def test_x(site, page):\n    _, html = site\n    page.goto((html / 'alpha.html').as_uri())\n", None),
+    ("def test_x(site, page):\n    base, _ = site\n    page.goto(f'{base}/alpha.html')\n    page.request.get(base)\n", None),
+    ("def test_x(site, page):\n    base, _ = site\n    page.goto(f'{base}/search.html?q=x')\n", None),
+    ("def test_x(site, page):\n    base, _ = site\n    page.goto(f'{base}/alpha.html')\n"
+     "    page.evaluate('() => location.assign(\"beta.html\")')\n", None),
+    ("def test_x(site, page):\n    base, _ = site\n    page.goto(f'{base}/alpha.html')\n    find_chapters(NOTEBOOKS)\n", None),
+    ("def open_it(page, base):\n    page.goto(base + '/alpha.html')\n\n\ndef test_x(site, page):\n    base, _ = site\n"
+     "    open_it(page, base)\n", None),  # an address that is not f'{base}/<page>.html'
+    ("def test_x(site, page):\n    base, _ = site\n", None),  # no page opened: what it reads is not known
+])
+def test_a_book_test_reads_the_pages_it_opens_and_nothing_else_or_else_the_whole_book(tmp_path, body, scope):
+    assert scopes_of(tmp_path, body) == {"test_x": None if scope is None else frozenset(scope)}
+
+
+def test_the_tests_that_read_no_mutation_record_run_beside_the_mutations(monkeypatch):
+    """Issue 23: after a code edit the stale mutations take most of the loop; the planned tests
+    and nbval start beside them when no planned test can read a record they rewrite."""
+    from tabbook import claimrecords, cli
+
+    assert affected.runs_beside_mutations(ROOT, ["tests/test_book.py::test_each_pdf_holds_its_framework_code_only",
+                                                 "tests/test_standalone.py"])
+    for reader in ("tests/test_claims.py", "tests/test_check.py", "tests/test_cli.py"):  # records, or the command line
+        assert not affected.runs_beside_mutations(ROOT, ["tests/test_standalone.py", reader]), reader
+    order = []
+    chapter = read_chapter(ROOT / "notebooks" / "custom-gradients.md")
+    mutation = type("Mutation", (), {"claim": "a claim"})()
+    due = {"custom-gradients": [claimrecords.Due(mutation, "pytorch", "key", "stale")]}
+    plan = affected.Plan("HEAD", [], {}, due, [], [], {"tests/test_standalone.py": "it changed"}, {})
+    monkeypatch.setattr(affected, "make_plan", lambda *args: plan)
+    monkeypatch.setattr(cli, "start_pytest_groups", lambda groups: order.append(("start", groups)) or ["started"])
+    monkeypatch.setattr(cli, "finish_pytest_groups", lambda runs: order.append(("finish", runs)) or 0)
+    monkeypatch.setattr(cli, "run_pytest_groups", lambda groups: order.append(("run", groups)) or 0)
+    monkeypatch.setattr(cli, "run_mutations", lambda *args: order.append(("mutations", args[0].name)) or [])
+    monkeypatch.setattr(cli.claims_module, "load_claims", lambda chapter: None)
+    monkeypatch.setattr(cli.claims_module, "coverage_table", lambda coverages: "")
+    monkeypatch.setattr(cli.check_module, "problems", lambda folder: order.append(("check",)) or [])
+    monkeypatch.setattr(cli.savedcode, "write_modules", lambda chapters, folder: [])
+    monkeypatch.setattr(cli.envs, "is_ready", lambda framework: True)
+    args = cli._parser().parse_args(["affected"])
+    assert cli.cmd_affected(args) == 0
+    assert order == [("start", [["tests/test_standalone.py"]]), ("mutations", chapter.name), ("check",), ("finish", ["started"])]
+    order.clear()
+    plan.tests = {"tests/test_claims.py": "it reads the records"}
+    assert cli.cmd_affected(args) == 0
+    assert order == [("mutations", chapter.name), ("check",), ("run", [["tests/test_claims.py"]])]
+
+
+@pytest.mark.parametrize("changed, every", [(["tabs/pytorch/requirements.txt"], True), (["notebooks/toc.yml"], True),
+                                            (["tabs/pytorch/custom-gradients.ipynb"], False)])
+def test_a_lock_or_the_toc_runs_every_test_of_the_book_pages(monkeypatch, changed, every):
+    """The front page shows each framework's pins from its lock, and every page the table of
+    contents: a change of either is a change of every page (plan_tests gets "*", or the lock as
+    a file that changed what every page shows)."""
+    asked, plan_tests = [], affected.plan_tests
+    monkeypatch.setattr(affected, "changed_files", lambda root, base: changed)
+    monkeypatch.setattr(affected, "plan_notebooks", lambda *args: {})
+    monkeypatch.setattr(affected, "plan_mutations", lambda chapters: ({}, []))
+    monkeypatch.setattr(affected, "saved_changes", lambda chapters, root: {})
+    monkeypatch.setattr(affected, "plan_tests", lambda root, changed, read, notebooks, moved: asked.append((read, moved)) or {})
+    affected.make_plan([], ROOT)
+    read, moved = asked[0]
+    assert ("*" in read or bool(moved)) is every
+    planned = plan_tests(ROOT, ["tabs/pytorch/requirements.txt"], {"custom-layers"}, moved=["tabs/pytorch/requirements.txt"])
+    assert "tests/test_book.py::test_mathjax_only_on_pages_with_math" in planned  # it opens the front page
