@@ -120,7 +120,7 @@ def _notebook_problems(chapter, framework: str, target: Path) -> list[str]:
     if stale:
         cells = execute.cells_label(stored, stale)
         return [f"{display_path(target)}: the metadata of {cells} is not what the converter gives now "
-                f"(the setup cells' collapse settings, or a source line); bring it up to date, without executing "
+                f"(the setup cell's collapse settings, or a source line); bring it up to date, without executing "
                 f"again, with: python build.py execute {chapter.name}"]
     wrong = provenance.problem(stored, framework)
     if wrong:
