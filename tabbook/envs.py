@@ -12,10 +12,11 @@ clones included). A finished environment carries a stamp file; a folder without 
 or interrupted install and is rebuilt.
 
 Environments are installed with uv (``uv pip sync``: exactly the lock, nothing else) where it
-runs, else with pip (:mod:`tabbook.installers`). The kernel ``tabbook-<framework>`` is registered
+runs, else with pip (:mod:`tabbook.installers`). The kernel ``dlblocks-<framework>`` is registered
 in the tooling environment (``sys.prefix``), where Jupyter, nbclient and nbval find it; it runs
-the environment of the chosen device. Its ``PYTHONPATH`` names this checkout, so notebooks import
-this checkout's ``tabbook.data``.
+the environment of the chosen device. Its ``PYTHONPATH`` names this checkout, for the build's own
+code that runs beside a kernel (``python -m tabbook.reaper``); a notebook imports nothing from it
+(its setup cell carries the readers' library, and nbval runs it in a kernel without the checkout).
 """
 from __future__ import annotations
 

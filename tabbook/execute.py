@@ -3,8 +3,8 @@
 A notebook is executed in its framework's kernel (``tabbook-<framework>``), in a new empty
 temporary folder that is removed afterwards (:func:`tabbook.files.kernel_folder`), so that a
 cell writing a file by a relative path changes nothing in the repository. Its *execution key* is the sha256 of what determines its outputs:
-the cells (:func:`tabbook.convert.code_fingerprint`), the framework's lock file, and the helper
-modules the notebooks import (``tabbook/data.py``, ``tabbook/record.py``). The cells include the
+the cells (:func:`tabbook.convert.code_fingerprint`), the framework's lock file, and the hand-written
+modules of the readers' library that notebooks may carry (``library/dlblocks/data.py``). The cells include the
 generated setup cell, which carries exactly the code saved from chapters that the notebook uses
 (``saved.<name>``, and the saved definitions and imports those need, recursively: see
 :mod:`tabbook.savedcode`), so a changed saved definition changes the key of exactly the notebooks
