@@ -12,7 +12,7 @@ from mxnet import autograd, gluon, init, np, npx
 from mxnet.gluon import nn
 
 
-# notebooks/custom-layers.md:225
+# notebooks/custom-layers.md:224
 class MyDense(nn.Block):
     def __init__(self, units, in_units, relu=True, **kwargs):
         super().__init__(**kwargs)

@@ -12,7 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 
-# notebooks/custom-layers.md:279
+# notebooks/custom-layers.md:278
 class MyLinear(nn.Module):
     def __init__(self, in_features, out_features, relu=True):
         super().__init__()
