@@ -308,7 +308,8 @@ def _with_downloads(text: str, chapter: Chapter, notebooks: dict[str, nbformat.N
                  f"{{download}}`all {get(name).title} notebooks (zip) <{zip_name(name)}>`"]
         for title, url in hosted_links(repository, branch, f"tabs/{name}/{chapter.name}.ipynb"):
             if name in standalone.PYTHON_LIMITS:
-                links.append(f"{title}: not available ({standalone.PYTHON_LIMITS[name][1]}, which Colab runs)")
+                links.append(f"{title}: not available ({standalone.PYTHON_LIMITS[name][1]}; Colab runs a newer "
+                             "Python)")
             else:
                 links.append(f"[{title}]({url})")
         row = f"* {get(name).title}: " + " · ".join(links)

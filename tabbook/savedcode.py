@@ -140,8 +140,9 @@ class Module:
     def embedded(self, names) -> str:
         """The source of :meth:`closure` as one module: what a notebook that uses ``names`` carries.
 
-        Each chapter's part is introduced by ``# saved in <folder>/<file>`` (without line numbers,
-        so that prose edited above a definition changes no notebook that uses it).
+        Each chapter's part is introduced by ``# from <chapter>.ipynb``, the notebook a reader has
+        beside this one (without line numbers, so that prose edited above a definition changes no
+        notebook that uses it).
         """
         parts: list[str] = []
         current = previous = None
@@ -150,7 +151,7 @@ class Module:
                 parts.append("\n" if previous.is_import and statement.is_import else "\n\n\n")
             if statement.path != current:
                 current = statement.path
-                parts.append(f"# saved in {self.label}/{statement.path.name}\n")
+                parts.append(f"# from {statement.path.stem}.ipynb\n")
             parts.append(statement.source)
             previous = statement
         return "".join(parts) + ("\n" if parts else "")

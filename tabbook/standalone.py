@@ -37,6 +37,7 @@ import ast
 import copy
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 import nbformat
@@ -59,8 +60,13 @@ ALTERNATIVES = {"tensorflow-cpu": ("tensorflow",),
                 # The CUDA builds of MXNet 1.9.1 (build.py env --device cuda installs mxnet-cu117).
                 "mxnet": ("mxnet-cu117", "mxnet-cu112")}
 
-#: Frameworks that have no wheel for newer Pythons: (framework, first Python without a wheel).
-PYTHON_LIMITS = {"mxnet": ((3, 12), "MXNet 1.9.1 has no wheel for Python 3.12 or later")}
+#: Frameworks that do not run on newer Pythons: (framework, first Python it fails on, why).
+PYTHON_LIMITS = {"mxnet": ((3, 12), "MXNet 1.9.1 does not run on Python 3.12 or later: it imports distutils, "
+                                    "which Python 3.12 removed, and needs NumPy < 1.24, which has no wheel for it")}
+
+#: What pip installs where a pinned distribution is missing: ``tensorflow-cpu`` has wheels for
+#: x86_64 Linux and Windows only, ``tensorflow`` of the same version for every platform.
+INSTALL_AS = {"tensorflow-cpu": "tensorflow"}
 
 #: Distributions pinned with a framework even where the notebook does not import them: the
 #: framework's own metadata allows versions it cannot run with. mxnet 1.9.1 declares
@@ -199,16 +205,19 @@ def _packages_part(notebook: nbformat.NotebookNode, framework: Framework) -> lis
     pins = requirements(notebook, framework)
     version = ".".join(map(str, sys.version_info[:2]))
     limits = {name: limit for name, limit in LIMITS.get(framework.name, {}).items() if name in pins}
-    lines = [f"# This notebook was executed on Python {version} with the versions below (the book's lock,",
-             f"# tabs/{framework.name}/requirements.txt). What is missing is installed at that version; what is",
-             "# installed is kept, whatever its version.",
+    install_as = {name: INSTALL_AS[name] for name in pins if name in INSTALL_AS}
+    lines = [f"# This notebook was executed on Python {version} with the versions below (requirements.txt,",
+             "# beside the notebooks in the book's download, lists every package). What is missing is installed",
+             "# at that version; what is installed is kept, whatever its version.",
              "import importlib.metadata",
-             "import re",
+             *(["import re"] if limits else []),
              "import sys", ""]
     if framework.name in PYTHON_LIMITS:
         first, why = PYTHON_LIMITS[framework.name]
+        chunks = textwrap.wrap(f"{why}; this kernel runs Python ", 80, drop_whitespace=False)
         lines += [f"if sys.version_info >= {first}:",
-                  f"    raise RuntimeError(f\"{why}, and this kernel runs Python \"",
+                  f"    raise RuntimeError({chunks[0]!r}",
+                  *(f"                       {chunk!r}" for chunk in chunks[1:]),
                   "                       f\"{sys.version_info.major}.{sys.version_info.minor}: run this notebook \"",
                   "                       \"in a Python 3.11 kernel (a local Jupyter; Colab runs a newer Python)\")",
                   ""]
@@ -216,8 +225,11 @@ def _packages_part(notebook: nbformat.NotebookNode, framework: Framework) -> lis
     alternatives = {name: ALTERNATIVES[name] for name in pins if name in ALTERNATIVES}
     lines.append(f"ALTERNATIVES = {alternatives!r}  # other distributions of the same package" if alternatives
                  else "ALTERNATIVES = {}")
+    if install_as:
+        lines.append(f"INSTALL_AS = {install_as!r}  # what pip installs where the package is missing (every platform)")
     if limits:
-        lines += ["# Versions the framework cannot run with, whatever pip accepts: {package: (the first one, why)}",
+        lines += ["# Versions the framework, at the version below, cannot run with: {package: (the first one, why)}",
+                  f"FRAMEWORK = {(framework.name, pins[framework.name])!r}",
                   f"LIMITS = {limits!r}"]
     lines += ["",
               "",
@@ -230,37 +242,45 @@ def _packages_part(notebook: nbformat.NotebookNode, framework: Framework) -> lis
               "        except importlib.metadata.PackageNotFoundError:",
               "            pass",
               "    return name, None",
-              "",
-              "",
-              "def release(version):",
-              "    \"\"\"The leading numbers of a version, to compare: (1, 24) for '1.24', (2, 2, 6) for '2.2.6'.\"\"\"",
-              "    return tuple(int(number) for number in re.findall(r\"\\d+\", version)[:3])",
-              "",
-              "",
-              "missing, kept = [], {}",
+              ""]
+    if limits:
+        lines += ["",
+                  "def release(version):",
+                  "    \"\"\"The leading numbers of a version, to compare: (1, 24) for '1.24', (2, 2, 6) for '2.2.6'.\"\"\"",
+                  "    return tuple(int(number) for number in re.findall(r\"\\d+\", version)[:3])",
+                  ""]
+    lines += ["",
+              "missing, kept = {}, {}",
               "for name, pin in REQUIREMENTS.items():",
               "    found, version = installed(name)",
               "    if version is None:",
-              "        missing.append(f\"{name}=={pin}\")",
+              f"        missing[name] = f\"{{{'INSTALL_AS.get(name, name)' if install_as else 'name'}}}=={{pin}}\"",
               "    elif version != pin.split(\"+\")[0]:",
-              "        kept[name] = f\"{found} {version} (executed with {pin}; to use it: %pip install {found}=={pin})\""]
+              "        kept[name] = (f\"kept {found} {version} (executed with {pin}; to use that version: \"",
+              "                      f\"%pip install {found}=={pin}, then restart the kernel)\")"]
     if limits:
-        lines += ["for name, (first, why) in LIMITS.items():",
-                  "    found, version = installed(name)",
-                  "    if version is not None and release(version) >= release(first):",
-                  f"        if {framework.name + '==' + pins.get(framework.name, '')!r} not in missing:  # the framework is installed",
-                  "            raise RuntimeError(f\"{why}, and this kernel has {found} {version}: run \"",
-                  "                               f\"%pip install {name}=={REQUIREMENTS[name]}, then restart the kernel\")",
-                  "        missing.append(f\"{name}=={REQUIREMENTS[name]}\")  # installed with the framework",
-                  "        kept.pop(name, None)"]
-    lines += ["if missing:",
-              "    print(\"installing:\", *missing)",
-              "    %pip install --quiet {\" \".join(missing)}",
-              "    print(\"installed; if an import below fails, restart the kernel and run the notebook again\")",
-              "for line in kept.values():",
-              "    print(\"kept\", line)",
-              "if not missing and not kept:",
-              "    print(\"as executed:\", *(f\"{name}=={pin}\" for name, pin in REQUIREMENTS.items()))"]
+        lines += ["if installed(FRAMEWORK[0])[1] in (None, FRAMEWORK[1]):  # the combination known not to work",
+                  "    for name, (first, why) in LIMITS.items():",
+                  "        found, version = installed(name)",
+                  "        if version is not None and release(version) >= release(first):",
+                  "            if FRAMEWORK[0] not in missing:  # the framework is installed: the reader's to change",
+                  "                raise RuntimeError(f\"{why}, and this kernel has {found} {version}: run \"",
+                  "                                   f\"%pip install {name}=={REQUIREMENTS[name]}, then restart the kernel\")",
+                  "            missing[name] = f\"{name}=={REQUIREMENTS[name]}\"  # installed with the framework",
+                  "            kept[name] = f\"replacing {found} {version} with {REQUIREMENTS[name]}: {why}\""]
+    lines += ["for line in kept.values():",
+              "    print(line)",
+              "if missing:",
+              "    print(\"installing:\", *missing.values())",
+              "    %pip install --quiet {\" \".join(missing.values())}",
+              "    failed = [spec for name, spec in missing.items() if installed(name)[1] != REQUIREMENTS[name].split(\"+\")[0]]",
+              "    if failed:",
+              "        raise RuntimeError(f\"pip did not install {', '.join(failed)} (its message is above): \"",
+              "                           f\"install it by hand with %pip install {' '.join(failed)}\")",
+              "    print(\"installed: restart the kernel (Kernel > Restart) and run the notebook again\")",
+              "elif not kept:",
+              "    print(\", \".join(f\"{name} {pin}\" for name, pin in REQUIREMENTS.items()) + \": the versions this \"",
+              "          \"notebook was executed with\")"]
     return lines
 
 

@@ -12,10 +12,10 @@ pip is configured with (PyPI and the local CPU wheels), so they are marked ``net
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
-import sysconfig
 import venv
 from pathlib import Path
 
@@ -112,7 +112,8 @@ def test_an_installed_package_at_another_version_is_kept_and_the_notebook_runs(w
               f"print('lesson ran with', importlib.metadata.version({name!r}), torch.tensor([1.0, 2.0]).sum().item())")
     run = run_setup(python, notebook, lesson, tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert f"kept {name} {version} (executed with {pin}; to use it: %pip install {name}=={pin})" in run.stdout
+    assert (f"kept {name} {version} (executed with {pin}; to use that version: %pip install {name}=={pin}, then "
+            "restart the kernel)") in run.stdout
     assert "installing" not in run.stdout, run.stdout
     assert f"lesson ran with {version} 3.0" in run.stdout, run.stdout
     assert versions(python, name)[name] == version
@@ -140,3 +141,34 @@ def test_the_framework_with_a_numpy_it_cannot_run_with_stops_with_the_command(wr
            f"{numpy}: run %pip install numpy=={pin}, then restart the kernel" in run.stdout + run.stderr
     assert "lesson ran" not in run.stdout and "installing" not in run.stdout
     assert versions(python, "numpy")["numpy"] == numpy  # nothing was replaced
+
+
+def test_an_install_that_pip_cannot_make_stops_with_the_command(write_chapter, tmp_path):
+    python = make_env(tmp_path / "env", None, ("ipython",))
+    notebook = setup_notebook(write_chapter, "pytorch", "import torch")
+    pin = standalone.lock_pins(get("pytorch"))["torch"]
+    # No index and no wheels: pip fails, as it does offline; %pip itself never raises.
+    script = tmp_path / "reader.ipy"
+    script.write_text(notebook.cells[0].source + "\n\nprint('lesson ran')\n")
+    run = subprocess.run([str(python), "-m", "IPython", "--no-banner", "--colors=NoColor", str(script)], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": "", "PIP_CONFIG_FILE": os.devnull})
+    shown = run.stdout + run.stderr
+    assert f"pip did not install torch=={pin} (its message is above): install it by hand with %pip install " \
+           f"torch=={pin}" in shown, shown
+    assert "installed: restart the kernel" not in shown and "lesson ran" not in shown
+
+
+def test_a_framework_at_another_version_is_the_readers_combination_and_not_stopped(write_chapter, tmp_path):
+    numpy = next(version for version in index_versions("numpy") if re.fullmatch(r"1\.2[4-6]\.\d+", version))
+    python = make_env(tmp_path / "env", "mxnet", (f"numpy=={numpy}",))
+    # An MXNet of another version, as its metadata says (the known-broken combination is 1.9.1's).
+    purelib = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                  capture_output=True, text=True, check=True).stdout.strip())
+    (purelib / "mxnet-1.8.0.dist-info").mkdir()
+    (purelib / "mxnet-1.8.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: mxnet\nVersion: 1.8.0\n")
+    notebook = setup_notebook(write_chapter, "mxnet", "import mxnet")
+    run = run_setup(python, notebook, "print('lesson ran')", tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "kept mxnet 1.8.0 (executed with 1.9.1" in run.stdout and f"kept numpy {numpy}" in run.stdout
+    assert "lesson ran" in run.stdout and "installing" not in run.stdout

@@ -168,7 +168,7 @@ def test_the_title_comes_first_and_the_setup_is_collapsed_to_one_line(open_noteb
     expect(shown).not_to_contain_text(first_code_line(setup.source), use_inner_text=True)
     # Its output stays, one line: it says what the cell found or installed.
     printed = "".join(output.text for output in setup.outputs).strip()
-    assert "\n" not in printed and printed.startswith("as executed: ")
+    assert "\n" not in printed and printed.endswith(": the versions this notebook was executed with")
     expect(shown.locator(".jp-OutputArea-output")).to_have_text(printed)
     # The first cell whose content shows is the title, on the first screen.
     expect(cells.nth(1).locator(".jp-RenderedMarkdown h1")).to_be_visible()

@@ -208,7 +208,7 @@ def test_a_notebook_carries_exactly_the_saved_code_it_uses_and_what_that_needs(b
     carried = savedcode.for_notebook(by_name["b"], "pytorch")
     assert list(carried) == ["dlblocks.torch"]
     assert carried["dlblocks.torch"] == textwrap.dedent("""\
-        # saved in notebooks/a.md
+        # from a.ipynb
         import math
 
 
@@ -222,7 +222,7 @@ def test_a_notebook_carries_exactly_the_saved_code_it_uses_and_what_that_needs(b
             return math.sqrt(h(x))
         """)
     assert savedcode.for_notebook(by_name["c"], "pytorch") == {
-        "dlblocks.torch": "# saved in notebooks/a.md\ndef g(x):\n    return 2 * x\n"}
+        "dlblocks.torch": "# from a.ipynb\ndef g(x):\n    return 2 * x\n"}
     assert savedcode.for_notebook(by_name["a"], "pytorch") == {}  # a defines, it does not import
     notebook = convert.to_notebook(by_name["b"], "pytorch")
     setup = notebook.cells[0]
@@ -250,7 +250,7 @@ def test_the_saved_code_runs_in_the_notebook_and_its_imports_are_pinned(book_dir
               + "\nassert {'f', 'h'}.isdisjoint(vars(sys.modules['dlblocks.torch']))  # only what c uses")
     done = subprocess.run([str(envs.env_python(get("pytorch"))), "-c", script], cwd=tmp_path, capture_output=True,
                           text=True, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
-    assert (done.returncode, done.stdout) == (0, f"as executed: numpy=={requirements_of(notebook)['numpy']}\n6.0\n"), done.stderr
+    assert (done.returncode, done.stdout) == (0, f"numpy {requirements_of(notebook)['numpy']}: the versions this notebook was executed with\n6.0\n"), done.stderr
 
 
 def test_saved_code_that_uses_a_helper_module_carries_it(book_dir):

@@ -103,8 +103,10 @@ def test_the_mxnet_cell_stops_with_a_message_on_a_newer_python(write_chapter):
     fake_sys.version_info = collections.namedtuple("version_info", "major minor micro releaselevel serial")(
         3, 12, 0, "final", 0)
     code = source.replace("import sys\n", "", 1).split("REQUIREMENTS = {")[0]
-    with pytest.raises(RuntimeError, match=r"MXNet 1.9.1 has no wheel for Python 3.12 or later, and this kernel "
-                                           r"runs Python 3.12: run this notebook in a Python 3.11 kernel"):
+    with pytest.raises(RuntimeError, match=r"MXNet 1.9.1 does not run on Python 3.12 or later: it imports distutils, "
+                                           r"which Python 3.12 removed, and needs NumPy < 1.24, which has no wheel "
+                                           r"for it; this kernel runs Python 3.12: run this notebook in a Python 3.11 "
+                                           r"kernel"):
         exec(code, dict(namespace, sys=fake_sys))
 
 

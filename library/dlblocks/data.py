@@ -148,7 +148,8 @@ def read_verified(path: Path, sha256: str, gzipped: bool | None = None) -> bytes
 
 
 def parse_idx(data: bytes) -> np.ndarray:
-    """Parse an IDX file's bytes into a uint8 array of the shape its header gives.
+    """Parse an IDX file's bytes into a uint8 array of the shape its header gives: writable, its own
+    copy (not a view of ``data``).
 
     Raises:
         MNISTError: the magic number is not that of unsigned-byte data or the size disagrees.
@@ -160,7 +161,7 @@ def parse_idx(data: bytes) -> np.ndarray:
     shape = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
     if len(data) != header + int(np.prod(shape)):
         raise MNISTError(f"IDX size mismatch: header says {shape}, file has {len(data) - header} values")
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape).copy()  # writable, own memory
 
 
 def fetch(folder: Path, name: str, mirrors=MIRRORS, timeout: float = 30.0) -> Path:
