@@ -204,7 +204,8 @@ def _packages_part(notebook: nbformat.NotebookNode, framework: Framework) -> lis
     """The lines of the setup cell that check, and install where missing, the notebook's packages."""
     pins = requirements(notebook, framework)
     version = ".".join(map(str, sys.version_info[:2]))
-    limits = {name: limit for name, limit in LIMITS.get(framework.name, {}).items() if name in pins}
+    limits = {name: limit for name, limit in LIMITS.get(framework.name, {}).items()
+              if name in pins and framework.name in pins}  # a notebook without the framework needs no limit
     install_as = {name: INSTALL_AS[name] for name in pins if name in INSTALL_AS}
     lines = [f"# This notebook was executed on Python {version} with the versions below (requirements.txt,",
              "# beside the notebooks in the book's download, lists every package). What is missing is installed",
