@@ -664,15 +664,9 @@ def _check_library_names(path: Path, line: int, module: str, names: list[str]) -
         tree = pyast.parse(source.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, SyntaxError) as error:
         raise BuildError(f"{display_path(source)}: cannot be read as Python ({error})") from None
-    bound = set()
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bound.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            bound.update(alias.asname or alias.name.split(".")[0] for alias in node.names)
-        else:
-            bound.update(target.id for target in ast.walk(node)
-                         if isinstance(target, ast.Name) and isinstance(target.ctx, ast.Store))
+    from .standalone import top_level_bindings  # standalone imports this module's importers
+
+    bound = set().union(*top_level_bindings(tree.body)[0])
     for name in names:
         if name == "*":
             continue  # the whole module is carried

@@ -382,6 +382,31 @@ def helper_uses(notebook: nbformat.NotebookNode, saved: dict[str, str] | None = 
     return {name: found[name] for name in HELPERS if name in found}
 
 
+def top_level_bindings(body: list[ast.stmt]) -> tuple[list[set[str]], set[int]]:
+    """(the names each top-level statement of ``body`` binds, the indices of the statements whose
+    effect a closure cannot follow). A definition, an import or an assignment to plain names binds
+    what it names; any other statement (a call, ``FILES["b"] = 2``, a definition under ``if`` or
+    ``try``) is one to always carry, and binds every name stored and defined anywhere in it."""
+    binds: list[set[str]] = []
+    always: set[int] = set()
+    for index, node in enumerate(body):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            binds.append({node.name})
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            binds.append({alias.asname or alias.name.split(".")[0] for alias in node.names})
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)) and all(
+                isinstance(item, ast.Name) for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                for item in (target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target])):
+            binds.append({target.id for target in ast.walk(node) if isinstance(target, ast.Name)
+                          and isinstance(target.ctx, ast.Store)})
+        else:
+            always.add(index)
+            binds.append({item.id for item in ast.walk(node) if isinstance(item, ast.Name) and isinstance(item.ctx, ast.Store)}
+                         | {item.name for item in ast.walk(node)
+                            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))})
+    return binds, always
+
+
 def helper_closure(module: str, names: set[str] | None) -> str:
     """The source of the hand-written library module ``module`` that a notebook importing ``names``
     from it carries: its docstring, its ``__future__`` imports and the top-level statements that
@@ -402,23 +427,7 @@ def helper_closure(module: str, names: set[str] | None) -> str:
         raise BuildError(f"{display_path(path)}: cannot be read as Python ({error})") from None
     if names is None:
         return text
-    binds: list[set[str]] = []
-    always: set[int] = set()  # statements whose effect the closure cannot follow: always carried
-    for index, node in enumerate(body):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            binds.append({node.name})
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            binds.append({alias.asname or alias.name.split(".")[0] for alias in node.names})
-        elif isinstance(node, (ast.Assign, ast.AnnAssign)) and all(
-                isinstance(item, ast.Name) for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
-                for item in (target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target])):
-            binds.append({target.id for target in ast.walk(node) if isinstance(target, ast.Name)
-                          and isinstance(target.ctx, ast.Store)})
-        else:  # a call, a mutation (FILES["b"] = ...), a definition under if/try: kept, with what it uses
-            always.add(index)
-            binds.append({item.id for item in ast.walk(node) if isinstance(item, ast.Name) and isinstance(item.ctx, ast.Store)}
-                         | {item.name for item in ast.walk(node)
-                            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))})
+    binds, always = top_level_bindings(body)
     missing = sorted(names - set().union(*binds))
     if missing:
         raise BuildError(f"{display_path(path)} does not define {', '.join(missing)}, which a notebook imports from "
