@@ -158,7 +158,7 @@ def index_page(chapters: list[Chapter]) -> str:
                 if package in _MAIN_PACKAGES[name]]
         body = (f"The {get(name).title} notebooks run in their own environment, pinned in "
                 f"`tabs/{name}/requirements.txt`:\n\n```text\n" + "\n".join(pins) + "\n```\n\n"
-                f"Each notebook's first cell installs them where they are missing. In a checkout of "
+                f"Each notebook's setup cell, under its title, installs them where they are missing. In a checkout of "
                 f"the book's repository, `python build.py env` makes this environment and its "
                 f"Jupyter kernel, `{get(name).display_name}`.")
         tabs.append(_tab_item(name, body))
@@ -321,7 +321,7 @@ def _with_downloads(text: str, chapter: Chapter, notebooks: dict[str, nbformat.N
     # first screen.
     block = (f"\n\n````{{dropdown}} Run it yourself\n:open:\n:class-container: {RUN_BOX}\n\n"
              + "\n".join(rows) + "\n\n"
-             "Each notebook runs on its own: its first cell installs the package versions it was "
+             "Each notebook runs on its own: its setup cell installs the package versions it was "
              "executed with where they are missing. "
              f"Source: {{download}}`{chapter.name}.md <_sources_md/{chapter.name}.md>`.\n````\n")
     marker, body = _split_marker(text)

@@ -166,8 +166,7 @@ def saved_changes(fresh, stored) -> str:
 
 def _embedded(notebook) -> dict[str, str]:
     """{saved module: source} that the notebook's setup cell carries."""
-    cell = next((cell for cell in notebook.cells
-                 if cell.metadata.get("dlblocks", {}).get("generated") == standalone.SETUP_ID), None)
+    cell = standalone.setup_of(notebook)
     return standalone.embedded_saved(cell.source) if cell else {}
 
 

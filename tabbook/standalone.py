@@ -320,6 +320,11 @@ def _library_part(modules: dict[str, str]) -> list[str]:
         short = name[len(PACKAGE) + 1:]
         lines += ["", f"{MODULE_FUNCTION}({short!r}, {literal[0]}", *literal[1:-1], f"{literal[-1]})"]
     lines += ["",
+              "try:  # an installed dlblocks (pip install ./library) would be shadowed: say so",
+              f"    print({PACKAGE!r}, importlib.metadata.version({PACKAGE!r}), \"is installed; this notebook \"",
+              "          \"imports its own copy of the modules it uses, the code it was executed with\")",
+              "except importlib.metadata.PackageNotFoundError:",
+              "    pass",
               "sys.path.insert(0, LIBRARY)",
               f"for module in [module for module in sys.modules if module.split(\".\")[0] == {PACKAGE!r}]:",
               "    del sys.modules[module]  # imported from an earlier run of this cell",
@@ -501,13 +506,19 @@ def _quoted(name: str, source: str) -> list[str]:
 
 def add_setup_cells(notebook: nbformat.NotebookNode, framework: Framework, chapter_name: str,
                     saved: dict[str, str] | None = None) -> None:
-    """Put the setup cell (:func:`setup_cell`) at the top of ``notebook`` (in place). It carries
-    ``metadata.dlblocks.generated``, the tag ``remove-cell`` and :data:`SETUP_METADATA`.
+    """Put the setup cell (:func:`setup_cell`) into ``notebook`` (in place) right after its title
+    cell (the first Markdown cell with a ``# `` heading), so that a reader sees the title first, or
+    before the first code cell where that comes earlier. It carries ``metadata.dlblocks.generated``,
+    the tag ``remove-cell`` and :data:`SETUP_METADATA`.
 
     Raises:
         BuildError: as :func:`setup_cell`.
     """
-    notebook.cells.insert(0, _generated(setup_cell(notebook, framework, saved), SETUP_ID, chapter_name))
+    cells = notebook.cells
+    title = next((index for index, cell in enumerate(cells) if cell.cell_type == "markdown"
+                  and any(line.startswith("# ") for line in cell.source.splitlines())), -1)
+    code = next((index for index, cell in enumerate(cells) if cell.cell_type == "code"), len(cells))
+    cells.insert(min(title + 1, code), _generated(setup_cell(notebook, framework, saved), SETUP_ID, chapter_name))
 
 
 #: The metadata that collapses the setup cell where a reader opens the notebook
@@ -519,6 +530,12 @@ def add_setup_cells(notebook: nbformat.NotebookNode, framework: Framework, chapt
 #: Not part of the execution key (:func:`tabbook.convert.code_fingerprint`): ``build.py execute``
 #: brings a stored notebook's up to date without executing it again.
 SETUP_METADATA = {"jupyter": {"source_hidden": True}, "cellView": "form"}
+
+
+def setup_of(notebook: nbformat.NotebookNode):
+    """The notebook's setup cell (:func:`add_setup_cells`), or None where it has none."""
+    return next((cell for cell in notebook.cells
+                 if cell.get("metadata", {}).get("dlblocks", {}).get("generated") == SETUP_ID), None)
 
 
 def _generated(source: str, kind: str, chapter_name: str) -> nbformat.NotebookNode:

@@ -87,7 +87,11 @@ def test_random_chapters_split_and_merge_back(write_chapter, cells):
         expected = [(c.kind, c.source) for c in chapter.cells if name in c.frameworks]
         chapter_cells = [c for c in notebook.cells if "generated" not in c.metadata.dlblocks]
         assert [(c.cell_type, c.source) for c in chapter_cells] == expected
-        assert [c.metadata.dlblocks.generated for c in notebook.cells[:-len(chapter_cells) or None]] == ["setup"]
+        generated = [i for i, c in enumerate(notebook.cells) if "generated" in c.metadata.dlblocks]
+        assert [notebook.cells[i].metadata.dlblocks.generated for i in generated] == ["setup"]
+        # right after the title cell, before any code
+        assert all(c.cell_type == "markdown" for c in notebook.cells[:generated[0]])
+        assert generated[0] <= 1 and (generated[0] == 0 or "# " + chapter.title in notebook.cells[0].source)
     # Merging the four notebooks back gives the chapter's cells in source order.
     merged = merge(notebooks)
     assert [m.index for m in merged] == list(range(len(chapter.cells)))

@@ -64,7 +64,7 @@ def versions(python: Path, *names: str) -> dict[str, str | None]:
 def run_setup(python: Path, notebook, lesson: str, folder: Path) -> subprocess.CompletedProcess:
     """Run the notebook's setup cell, then ``lesson``, in IPython under ``python``."""
     script = folder / "reader.ipy"
-    script.write_text(notebook.cells[0].source + "\n\n" + lesson + "\n")
+    script.write_text(standalone.setup_of(notebook).source + "\n\n" + lesson + "\n")
     return subprocess.run([str(python), "-m", "IPython", "--no-banner", "--colors=NoColor", str(script)],
                           cwd=folder, capture_output=True, text=True, timeout=1200)
 
@@ -72,7 +72,7 @@ def run_setup(python: Path, notebook, lesson: str, folder: Path) -> subprocess.C
 def setup_notebook(write_chapter, framework: str, code: str):
     chapter = read_chapter(write_chapter(chapter_text(cell(f"[{framework}]", code), *FOUR)))
     notebook = to_notebook(chapter, framework)
-    assert notebook.cells[0].metadata.dlblocks.generated == standalone.SETUP_ID
+    assert standalone.setup_of(notebook) is notebook.cells[1]  # right after the title
     return notebook
 
 
@@ -149,7 +149,7 @@ def test_an_install_that_pip_cannot_make_stops_with_the_command(write_chapter, t
     pin = standalone.lock_pins(get("pytorch"))["torch"]
     # No index and no wheels: pip fails, as it does offline; %pip itself never raises.
     script = tmp_path / "reader.ipy"
-    script.write_text(notebook.cells[0].source + "\n\nprint('lesson ran')\n")
+    script.write_text(standalone.setup_of(notebook).source + "\n\nprint('lesson ran')\n")
     run = subprocess.run([str(python), "-m", "IPython", "--no-banner", "--colors=NoColor", str(script)], cwd=tmp_path,
                          capture_output=True, text=True, timeout=600,
                          env={**os.environ, "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": "", "PIP_CONFIG_FILE": os.devnull})

@@ -43,7 +43,7 @@ def test_every_stored_notebook_says_under_its_title_what_it_ran_with(chapter, fr
     assert cells[0].cell_type == "markdown"
     # Right under the title: the cell after the chapter's first one, the title's.
     title = next(index for index, cell in enumerate(notebook.cells) if not cell.metadata.dlblocks.get("generated"))
-    assert notebook.cells[title].source.startswith(f"# {chapter.title}\n")
+    assert notebook.cells[title].source.splitlines()[0] == f"# {chapter.title}"
     assert notebook.cells[title + 1] is cells[0]
     assert executed["versions"] == {distribution: version}
 

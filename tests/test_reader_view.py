@@ -156,12 +156,20 @@ def open_notebook(open_page, jupyter):
 @pytest.mark.parametrize("app", APPS)
 def test_the_title_comes_first_and_the_setup_is_collapsed_to_one_line(open_notebook, app):
     stored = nbformat.read(STORED, as_version=4)
-    [setup] = [cell for cell in stored.cells if cell.metadata.get("dlblocks", {}).get("generated") == standalone.SETUP_ID]
-    assert stored.cells[0] == setup and stored.cells[1].source.startswith(f"# {stored.metadata.dlblocks.title}\n")
+    setup, line = standalone.setup_of(stored), provenance.shown_line(stored)
+    # The title, the line that says what the notebook ran with (tabbook.provenance), the setup cell.
+    assert stored.cells[0].source == f"# {stored.metadata.dlblocks.title}"
+    assert provenance.is_line_cell(stored.cells[1]) and line and line.startswith("Executed on ")
+    assert stored.cells[2] is setup
     page, cells, title = open_notebook(app, "reader.ipynb")
     expect(title).to_have_text(re.compile(rf"^{re.escape(stored.metadata.dlblocks.title)}\W*$"))  # and its ¶ link
-    shown = cells.nth(0)
-    # The source is behind one placeholder that shows its first line, the #@title saying what the cell is.
+    # The first cell is the title, on the first screen; under it the line.
+    expect(cells.nth(0).locator(".jp-RenderedMarkdown h1")).to_be_visible()
+    box = title.bounding_box()
+    assert box is not None and box["y"] + box["height"] <= page.viewport_size["height"]
+    expect(cells.nth(1).locator(".jp-RenderedMarkdown")).to_have_text(line)
+    # The setup's source is behind one placeholder that shows its first line, the #@title saying what it is.
+    shown = cells.nth(2)
     expect(shown.locator(".jp-InputPlaceholder")).to_be_visible()
     expect(shown.locator(".jp-InputPlaceholder")).to_have_text(setup.source.splitlines()[0])
     expect(shown.locator(".cm-content")).to_be_hidden()
@@ -170,22 +178,15 @@ def test_the_title_comes_first_and_the_setup_is_collapsed_to_one_line(open_noteb
     printed = "".join(output.text for output in setup.outputs).strip()
     assert "\n" not in printed and printed.endswith(": the versions this notebook was executed with")
     expect(shown.locator(".jp-OutputArea-output")).to_have_text(printed)
-    # The first cell whose content shows is the title, on the first screen.
-    expect(cells.nth(1).locator(".jp-RenderedMarkdown h1")).to_be_visible()
-    assert [index for index in range(2) if cells.nth(index).locator(".jp-InputArea").is_visible()] == [1]
-    box = title.bounding_box()
-    assert box is not None and box["y"] + box["height"] <= page.viewport_size["height"]
-    # Under the title cell, the line that says what the notebook ran with (tabbook.provenance).
-    line = provenance.shown_line(stored)
-    assert line and line.startswith("Executed on ")
-    expect(cells.nth(2).locator(".jp-RenderedMarkdown")).to_have_text(line)
+    # Then the lesson.
+    expect(cells.nth(3).locator(".jp-RenderedMarkdown")).to_contain_text(stored.cells[3].source.split()[0])
 
 
 def test_without_the_metadata_the_same_check_sees_the_setup_source(open_notebook):
     # The control: the checks above can fail; without source_hidden, JupyterLab shows the setup code.
     stored = nbformat.read(STORED, as_version=4)
     page, cells, title = open_notebook("JupyterLab", "control.ipynb")
-    first = cells.nth(0)
+    first = cells.nth(2)
     expect(first.locator(".cm-content")).to_be_visible()
-    expect(first.locator(".cm-content")).to_contain_text(first_code_line(stored.cells[0].source))
+    expect(first.locator(".cm-content")).to_contain_text(first_code_line(standalone.setup_of(stored).source))
     expect(first.locator(".jp-InputPlaceholder")).to_be_hidden()

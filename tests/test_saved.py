@@ -225,7 +225,7 @@ def test_a_notebook_carries_exactly_the_saved_code_it_uses_and_what_that_needs(b
         "dlblocks.torch": "# from a.ipynb\ndef g(x):\n    return 2 * x\n"}
     assert savedcode.for_notebook(by_name["a"], "pytorch") == {}  # a defines, it does not import
     notebook = convert.to_notebook(by_name["b"], "pytorch")
-    setup = notebook.cells[0]
+    setup = standalone.setup_of(notebook)
     assert setup.metadata.dlblocks.generated == "setup"
     assert standalone.embedded_saved(setup.source) == {"dlblocks.torch":
                                                          "\n" + carried["dlblocks.torch"]}
@@ -246,7 +246,7 @@ def test_the_saved_code_runs_in_the_notebook_and_its_imports_are_pinned(book_dir
     assert requirements_of(notebook) == {"numpy": standalone.lock_pins(get("pytorch"))["numpy"]}
     # The setup cell (without its %pip line) and the chapter's cell, in the framework's Python,
     # outside the checkout.
-    script = (standalone._without_magics(notebook.cells[0].source) + "\n" + notebook.cells[-1].source
+    script = (standalone._without_magics(standalone.setup_of(notebook).source) + "\n" + notebook.cells[-1].source
               + "\nassert {'f', 'h'}.isdisjoint(vars(sys.modules['dlblocks.torch']))  # only what c uses")
     done = subprocess.run([str(envs.env_python(get("pytorch"))), "-c", script], cwd=tmp_path, capture_output=True,
                           text=True, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
@@ -257,8 +257,9 @@ def test_saved_code_that_uses_a_helper_module_carries_it(book_dir):
     edit(book_dir / "a.md", "import math", "import math\nfrom dlblocks.data import load_mnist")
     edit(book_dir / "a.md", "return 2 * x", "return 2 * x, load_mnist")
     notebook = convert.to_notebook(read_chapter(book_dir / "c.md"), "pytorch")
-    assert list(standalone.embedded_modules(notebook.cells[0].source)) == ["dlblocks.data", "dlblocks.torch"]
-    assert notebook.cells[0].source.index("add_module('data'") < notebook.cells[0].source.index("add_module('torch'")
+    setup = standalone.setup_of(notebook).source
+    assert list(standalone.embedded_modules(setup)) == ["dlblocks.data", "dlblocks.torch"]
+    assert setup.index("add_module('data'") < setup.index("add_module('torch'")
 
 
 def test_triple_quotes_of_both_kinds_cannot_be_inlined(book_dir):
@@ -266,7 +267,7 @@ def test_triple_quotes_of_both_kinds_cannot_be_inlined(book_dir):
     with pytest.raises(BuildError, match="contains both ''' and \"\"\""):
         convert.to_notebook(read_chapter(book_dir / "c.md"), "pytorch")
     edit(book_dir / "a.md", "'''a''', ", "")
-    assert "'''" in convert.to_notebook(read_chapter(book_dir / "c.md"), "pytorch").cells[0].source
+    assert "'''" in standalone.setup_of(convert.to_notebook(read_chapter(book_dir / "c.md"), "pytorch")).source
 
 
 # -- the execution cache ---------------------------------------------------------------------------
@@ -527,7 +528,7 @@ def test_mindspore_compiles_saved_code_in_graph_mode(tmp_path):
                                "import mindspore as ms\nms.set_context(mode=ms.GRAPH_MODE)\n"
                                "print(saved.Double()(ms.Tensor([1.0, 2.0])).asnumpy().tolist())"), front=front)
     notebook = convert.to_notebook(read_chapter(folder / "user.md"), "mindspore")
-    script = standalone._without_magics(notebook.cells[0].source) + "\n" + notebook.cells[-1].source
+    script = standalone._without_magics(standalone.setup_of(notebook).source) + "\n" + notebook.cells[-1].source
     done = subprocess.run([str(envs.env_python(get("mindspore"))), "-c", script], cwd=tmp_path, capture_output=True,
                           text=True, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, timeout=600)
     assert (done.returncode, done.stdout.splitlines()[-1:]) == (0, ["[2.0, 4.0]"]), done.stderr[-3000:]

@@ -28,14 +28,14 @@ NOTEBOOK_CASES = [(chapter, name) for chapter in CHAPTERS for name in chapter.fr
 
 
 def requirements_of(notebook) -> dict[str, str]:
-    """REQUIREMENTS as the generated first cell states it."""
-    first = notebook.cells[0]
+    """REQUIREMENTS as the generated setup cell states it."""
+    first = standalone.setup_of(notebook)
     assert first.metadata.dlblocks.generated == "setup"
     tree = ast.parse("\n".join(line for line in first.source.splitlines() if not line.lstrip().startswith("%")))
     for node in tree.body:
         if isinstance(node, ast.Assign) and node.targets[0].id == "REQUIREMENTS":
             return ast.literal_eval(node.value)
-    raise AssertionError("no REQUIREMENTS in the first cell")
+    raise AssertionError("no REQUIREMENTS in the setup cell")
 
 
 @pytest.mark.parametrize("chapter, framework", NOTEBOOK_CASES, ids=[f"{c.name}-{f}" for c, f in NOTEBOOK_CASES])
@@ -85,19 +85,19 @@ def test_standard_library_and_magics_need_no_pin_and_helpers_are_inlined_only_wh
         cell("[all]", "%matplotlib inline\nimport os.path, json\nfrom collections import Counter"), *FOUR)))
     notebook = to_notebook(chapter, "pytorch")
     assert requirements_of(notebook) == {}
-    assert [c.metadata.dlblocks.get("generated") for c in notebook.cells[:2]] == ["setup", None]
-    assert standalone.embedded_modules(notebook.cells[0].source) == {}
-    assert notebook.cells[0].source.splitlines()[0] == "#@title Setup: the packages this notebook uses"
+    assert [c.metadata.dlblocks.get("generated") for c in notebook.cells[:3]] == [None, "setup", None]  # after the title
+    assert standalone.embedded_modules(standalone.setup_of(notebook).source) == {}
+    assert standalone.setup_of(notebook).source.splitlines()[0] == "#@title Setup: the packages this notebook uses"
     chapter = read_chapter(write_chapter(chapter_text(cell("[all]", "from dlblocks.data import load_mnist"), *FOUR)))
     notebook = to_notebook(chapter, "mxnet")
-    assert [c.metadata.dlblocks.get("generated") for c in notebook.cells[:2]] == ["setup", None]
-    assert list(standalone.embedded_modules(notebook.cells[0].source)) == ["dlblocks.data"]
-    assert notebook.cells[0].source.splitlines()[0] == standalone.TITLE
+    assert [c.metadata.dlblocks.get("generated") for c in notebook.cells[:3]] == [None, "setup", None]  # after the title
+    assert list(standalone.embedded_modules(standalone.setup_of(notebook).source)) == ["dlblocks.data"]
+    assert standalone.setup_of(notebook).source.splitlines()[0] == standalone.TITLE
 
 
 def test_the_mxnet_cell_stops_with_a_message_on_a_newer_python(write_chapter):
     chapter = read_chapter(write_chapter(chapter_text(*FOUR)))
-    source = to_notebook(chapter, "mxnet").cells[0].source
+    source = standalone.setup_of(to_notebook(chapter, "mxnet")).source
     namespace = {"__name__": "cell"}
     fake_sys = type(sys)("sys")
     fake_sys.version_info = collections.namedtuple("version_info", "major minor micro releaselevel serial")(
@@ -156,21 +156,32 @@ def test_a_notebook_carries_the_smallest_part_of_a_library_module_that_runs(writ
     for code, expected in [("from dlblocks.data import load_mnist", whole), ("import dlblocks.data", whole),
                            ("from dlblocks import data", whole)]:
         chapter = read_chapter(write_chapter(chapter_text(cell("[pytorch]", code), *FOUR)))
-        assert standalone.embedded_modules(to_notebook(chapter, "pytorch").cells[0].source) == {
+        assert standalone.embedded_modules(standalone.setup_of(to_notebook(chapter, "pytorch")).source) == {
             "dlblocks.data": "\n" + expected + ("" if expected.endswith("\n") else "\n")}
     chapter = read_chapter(write_chapter(chapter_text(cell("[pytorch]", "from dlblocks.data import parse_idx"), *FOUR)))
     notebook = to_notebook(chapter, "pytorch")
-    part = standalone.embedded_modules(notebook.cells[0].source)["dlblocks.data"]
+    part = standalone.embedded_modules(standalone.setup_of(notebook).source)["dlblocks.data"]
     assert len(part.splitlines()) < len(whole.splitlines()) / 3
     assert "def parse_idx" in part and "class MNISTError" in part and "def load_mnist" not in part
     assert part.lstrip().startswith('"""MNIST as NumPy arrays')  # the module's docstring: the data set's source
     # It runs: the setup cell (no %pip line) and the import, in the framework's Python, outside the checkout.
-    script = standalone._without_magics(notebook.cells[0].source) + (
+    script = standalone._without_magics(standalone.setup_of(notebook).source) + (
         "\nfrom dlblocks.data import parse_idx\n"
         "print(parse_idx(bytes([0, 0, 8, 1, 0, 0, 0, 2, 7, 9])).tolist())")
     done = subprocess.run([str(envs.env_python(get("pytorch"))), "-c", script], cwd=tmp_path, capture_output=True,
                           text=True, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
     assert (done.returncode, done.stdout.splitlines()[-1:]) == (0, ["[7, 9]"]), done.stderr
+    assert "is installed" not in done.stdout
+    # A dlblocks installed as a distribution (pip install ./library) is shadowed by the copy: one line says so.
+    installed = tmp_path / "site"
+    (installed / "dlblocks-0.9.dist-info").mkdir(parents=True)
+    (installed / "dlblocks-0.9.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: dlblocks\nVersion: 0.9\n")
+    done = subprocess.run([str(envs.env_python(get("pytorch"))), "-c", script], cwd=tmp_path, capture_output=True,
+                          text=True, env={**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+                                          "PYTHONPATH": str(installed)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-2:] == ["dlblocks 0.9 is installed; this notebook imports its own copy of the "
+                                             "modules it uses, the code it was executed with", "[7, 9]"]
     path = write_chapter(chapter_text(cell("[pytorch]", "import math\nfrom dlblocks.data import load_mnits"), *FOUR))
     with pytest.raises(SourceError) as caught:
         to_notebook(read_chapter(path), "pytorch")
