@@ -62,11 +62,21 @@ from .source import Chapter
 
 #: Every notebook's nbval comparison reads this file.
 SANITIZE = "tests/sanitize.cfg"
-#: The test modules the plan may run: ``tests/test_*.py``.
+#: The test modules the plan may run: ``tests/test_*.py`` and the reader's library's own,
+#: ``library/tests/test_*.py`` (:data:`TEST_PACKAGES`).
 TESTS = "tests"
+#: The packages whose modules the import graph holds, and their folders: the build tool, its
+#: tests, the reader's library (imported as ``dlblocks``, from ``library/dlblocks/``) and the
+#: library's tests.
+PACKAGES = {"tabbook": "tabbook", TESTS: TESTS, "dlblocks": "library/dlblocks", "library.tests": "library/tests"}
+#: The packages of :data:`PACKAGES` that hold test modules.
+TEST_PACKAGES = (TESTS, "library.tests")
+#: How the names of their modules begin.
+TEST_PREFIXES = tuple(f"{package}." for package in TEST_PACKAGES)
 #: Tests that read the files of a folder rather than import them: {test file: (folder, the ending of
 #: the files they read)}; a change of such a file in the folder runs the test.
-READS = {"tests/test_pyast.py": ("tabbook/", ".py")}
+READS = {"tests/test_pyast.py": ("tabbook/", ".py"),
+         "library/tests/test_package.py": ("library/", "")}  # it installs a copy of the folder
 
 
 @dataclasses.dataclass
@@ -247,14 +257,32 @@ def plan_mutations(chapters: list[Chapter]) -> tuple[dict[str, list[claimrecords
 
 def module_name(path: str) -> str | None:
     """The module a file is (``tabbook/claims.py`` -> ``tabbook.claims``, ``tests/__init__.py`` ->
-    ``tests``, ``conftest.py`` -> ``conftest``), or None for a file outside ``tabbook/`` and
-    ``tests/`` or not Python."""
-    parts = Path(path).with_suffix("").parts
-    if not path.endswith(".py") or not parts or (parts[0] not in ("tabbook", TESTS) and parts != ("conftest",)):
+    ``tests``, ``library/dlblocks/data.py`` -> ``dlblocks.data``, ``library/tests/test_data.py``
+    -> ``library.tests.test_data``, ``conftest.py`` -> ``conftest``), or None for a file outside
+    the folders of :data:`PACKAGES` or not Python."""
+    if path == "conftest.py":
+        return "conftest"
+    if not path.endswith(".py"):
         return None
-    if parts[-1] == "__init__":
-        parts = parts[:-1]
-    return ".".join(parts)
+    for package, folder in sorted(PACKAGES.items(), key=lambda item: -len(item[1])):
+        if path.startswith(folder + "/"):
+            parts = [*package.split("."), *Path(path[len(folder) + 1:]).with_suffix("").parts]
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            return ".".join(parts)
+    return None
+
+
+def module_file(name: str) -> str:
+    """The file of the module ``name`` (:func:`module_name` reversed; a package's is its
+    ``__init__.py`` where it has no ``.py`` of its name): ``dlblocks.data`` ->
+    ``library/dlblocks/data.py``."""
+    package = max((package for package in PACKAGES if name == package or name.startswith(package + ".")),
+                  key=len, default=None)
+    if package is None:
+        return name.replace(".", "/") + ".py"
+    base = "/".join([PACKAGES[package], *name[len(package):].lstrip(".").split(".")]).rstrip("/")
+    return base + ".py" if name != package else base + "/__init__.py"
 
 
 def _targets(node: ast.AST, package: str) -> list[tuple[str, list[str]]] | None:
@@ -294,9 +322,9 @@ def imported_modules(tree: ast.Module, name: str, known: set[str], is_package: b
     return (found & known) - {name}
 
 
-#: The packages whose modules the graph holds: an import of a module of theirs that has no file is
-#: an import that fails.
-OURS = ("tabbook", TESTS)
+#: The packages whose modules the graph holds (top-level names): an import of a module of theirs
+#: that has no file is an import that fails.
+OURS = ("tabbook", TESTS, "dlblocks", "library")
 
 
 def defined_names(tree: ast.Module) -> set[str] | None:
@@ -381,7 +409,7 @@ def import_graph(root: Path) -> dict[str, set[str]]:
         SourceError: a module is not valid Python (its file and line).
     """
     files = {module_name(path.relative_to(root).as_posix()): path
-             for folder in ("tabbook", TESTS) for path in sorted((root / folder).rglob("*.py"))
+             for folder in PACKAGES.values() for path in sorted((root / folder).rglob("*.py"))
              if "__pycache__" not in path.parts}
     if (root / "conftest.py").exists():
         files["conftest"] = root / "conftest.py"
@@ -397,9 +425,10 @@ def import_graph(root: Path) -> dict[str, set[str]]:
     known = set(files)
     # A folder of OURS is a package whether or not it has an __init__.py (a namespace package).
     packages: dict[str, set[str] | None] = {
-        ".".join(path.relative_to(root).parts): set()
-        for folder in OURS if (root / folder).is_dir()
+        module_name((path / "__init__.py").relative_to(root).as_posix()): set()
+        for folder in PACKAGES.values() if (root / folder).is_dir()
         for path in [root / folder, *(root / folder).rglob("*")] if path.is_dir() and "__pycache__" not in path.parts}
+    packages["library"] = set()  # library/ itself: the folder of the library's tests
     for name, path in files.items():
         if path.name == "__init__.py":
             packages[name] = defined_names(trees[name])
@@ -412,6 +441,8 @@ def import_graph(root: Path) -> dict[str, set[str]]:
                        | missing_imports(tree, name, known, packages, is_package))
         if name.startswith(f"{TESTS}.") and name != shared and parameters(tree) & shared_fixtures:
             graph[name].add(shared)
+    if "tabbook.standalone" in graph:  # it reads the library's hand-written modules, to carry them
+        graph["tabbook.standalone"] |= {name for name in standalone.HELPERS if name in graph}
     return graph
 
 
@@ -473,7 +504,8 @@ REQUIREMENTS = {
 
 
 def _test_files(graph: dict[str, set[str]]) -> list[str]:
-    return [name.replace(".", "/") + ".py" for name in sorted(graph) if name.startswith(f"{TESTS}.test_")]
+    return sorted(module_file(name) for name in graph
+                  if name.rpartition(".")[0] in TEST_PACKAGES and name.rpartition(".")[2].startswith("test_"))
 
 
 def module_strings(root: Path, modules) -> dict[str, set[str]]:
@@ -485,9 +517,9 @@ def module_strings(root: Path, modules) -> dict[str, set[str]]:
     (as this one names ``tests/sanitize.cfg``) need not read it."""
     found = {}
     for name in modules:
-        path = root / (name.replace(".", "/") + ".py")
+        path = root / module_file(name)
         if not path.is_file():
-            path = root / name.replace(".", "/") / "__init__.py"
+            path = root / module_file(name).removesuffix(".py") / "__init__.py"
         try:
             tree = pyast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
@@ -533,7 +565,7 @@ def readers_of(strings: dict[str, set[str]], path: str) -> dict[str, str]:
     found = {}
     for name, texts in strings.items():
         how = naming(texts, path)
-        test = name.replace(".", "/") + ".py"
+        test = module_file(name)
         if how.startswith("it names the folder") and test in READS and path.startswith(READS[test][0]):
             continue
         if how.startswith(f'it names the folder "{TESTS}",'):
@@ -638,7 +670,7 @@ def plan_tests(root: Path, changed: list[str], chapters: set[str] | None = None,
     read_by: dict[str, str] = {}  # module: how it names a changed file ("it names README.md")
     named = [path for path in changed if by_name(path)]
     if named:
-        strings = module_strings(root, [name for name in graph if name.startswith(f"{TESTS}.")])
+        strings = module_strings(root, [name for name in graph if name.startswith(TEST_PREFIXES)])
         for path in named:
             readers = readers_of(strings, path)
             read_by.update({name: how for name, how in readers.items() if name not in read_by})
@@ -706,7 +738,7 @@ def plan_tests(root: Path, changed: list[str], chapters: set[str] | None = None,
         read = reads_changed(path, changed)
         if read:
             folder, ending = READS[path]
-            found[path] = f"it reads every {ending} file of {folder}, and {shown(read[0])} changed"
+            found[path] = f"it reads every {ending + ' ' if ending else ''}file of {folder}, and {shown(read[0])} changed"
     return found
 
 
@@ -1027,6 +1059,8 @@ def plan_unmapped(changed: list[str], root: Path, named: set[str] = frozenset())
         folder = Path(path).parent.as_posix()
         if module_name(path) or path == SANITIZE or path in EVERY_TEST or path in named:
             continue
+        elif any(path.startswith(folder) and path.endswith(ending) for folder, ending in READS.values()):
+            continue  # a test reads every such file of its folder (plan_tests)
         elif Path(path).name in REQUIREMENTS and (folder in tab_dirs or folder == "."):
             continue
         elif folder == "notebooks" and (path.endswith((".md", ".claims.yml", ".claims.record"))
@@ -1049,7 +1083,7 @@ def named_files(root: Path, changed: list[str]) -> set[str]:
     named = [path for path in changed if by_name(path)]
     if not named:
         return covered
-    strings = module_strings(root, [name for name in import_graph(root) if name.startswith(f"{TESTS}.")])
+    strings = module_strings(root, [name for name in import_graph(root) if name.startswith(TEST_PREFIXES)])
     return covered | {path for path in named if readers_of(strings, path)}
 
 

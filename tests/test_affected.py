@@ -69,12 +69,33 @@ def test_the_unit_tests_of_this_checkout_are_found_through_their_imports():
     assert planned["tests/test_check.py"] == "it imports tabbook.claimrecords (through tabbook.check)"
     # the command line imports it, and tests.project runs the command line as a process:
     assert planned["tests/test_signals.py"] == "it imports tabbook.claimrecords (through tests.project, tabbook.cli)"
-    assert "tests/test_data.py" not in planned  # tabbook.data imports nothing that changed
+    assert "library/tests/test_data.py" not in planned  # dlblocks.data imports nothing that changed
     assert planned["tests/test_pyast.py"] == "it reads every .py file of tabbook/, and tabbook/claimrecords.py changed"
     assert "tests/test_pyast.py" not in affected.plan_tests(ROOT, ["tests/test_toc.py"])
     browser = affected.plan_tests(ROOT, ["tests/conftest.py"])
     assert browser["tests/test_book.py"] == "it imports tests.conftest"
     assert affected.plan_tests(ROOT, ["notebooks/devices.md"]) == {}
+
+
+def test_the_readers_library_and_its_tests_are_mapped():
+    """library/: dlblocks is imported as dlblocks (library/dlblocks/), its tests are run too; the
+    build carries the hand-written modules into notebooks, so tabbook.standalone depends on them;
+    the package test installs a copy of the whole folder."""
+    assert affected.module_name("library/dlblocks/data.py") == "dlblocks.data"
+    assert affected.module_file("dlblocks.data") == "library/dlblocks/data.py"
+    assert affected.module_file("dlblocks") == "library/dlblocks/__init__.py"
+    assert affected.module_name("library/tests/test_data.py") == "library.tests.test_data"
+    planned = affected.plan_tests(ROOT, ["library/dlblocks/data.py"])
+    assert planned["library/tests/test_data.py"] == "it imports dlblocks.data"
+    assert planned["library/tests/test_package.py"] == ("it reads every file of library/, and "
+                                                        "library/dlblocks/data.py changed")
+    assert planned["tests/test_standalone.py"] == "it imports dlblocks.data (through tabbook.standalone)"
+    assert affected.plan_tests(ROOT, ["library/tests/test_data.py"]) == {
+        "library/tests/test_data.py": "it changed",
+        "library/tests/test_package.py": "it reads every file of library/, and library/tests/test_data.py changed"}
+    changed = ["library/pyproject.toml", "library/dlblocks/torch.py", "library/tests/test_package.py"]
+    assert affected.plan_unmapped(changed, ROOT, affected.named_files(ROOT, changed)) == {}
+    assert "library/tests/test_package.py" in affected.plan_tests(ROOT, ["library/pyproject.toml"])
 
 
 def test_files_no_rule_maps_are_listed_for_the_whole_suite():
