@@ -21,6 +21,8 @@ from .frameworks import ROOT, get
 from .source import Chapter, cell_id
 
 NBFORMAT_MINOR = 5
+#: The tag of a cell the book removes (a notebook setting a learner should not copy).
+REMOVED = "remove-cell"
 #: The kernelspec the notebooks name: Jupyter's default Python kernel.
 GENERIC_KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
@@ -46,6 +48,10 @@ def to_notebook(chapter: Chapter, framework: str) -> nbformat.NotebookNode:
         metadata = {"dlblocks": {"cell": index, "line": cell.line}}
         if cell.tags:
             metadata["tags"] = list(cell.tags)
+        if cell.kind == "code" and REMOVED in cell.tags:
+            # Notebook settings, which the book removes: collapsed to their first line in the
+            # notebook too (nbformat's key, which JupyterLab and Notebook 7 honour).
+            metadata["jupyter"] = {"source_hidden": True}
         if cell.kind == "code":
             new = nbformat.v4.new_code_cell(cell.source, metadata=metadata)
         else:
@@ -63,6 +69,7 @@ def to_notebook(chapter: Chapter, framework: str) -> nbformat.NotebookNode:
         "dlblocks": {
             "chapter": chapter.name,
             "title": chapter.title,
+            "title_cell": chapter.title_cell,  # the chapter index of the title's cell (tabbook.provenance)
             "framework": framework,
             "kernel": fw.kernel_name,
             "source": _relative(chapter.path),

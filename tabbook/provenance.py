@@ -16,7 +16,7 @@ the versions name one framework's distribution (:data:`DISTRIBUTIONS`) and nothi
 device is one of the known forms (:func:`device_label`); ``check`` reports each of these.
 
 The line is a generated Markdown cell (``metadata.dlblocks.generated`` is :data:`EXECUTED_ID`)
-right after the title cell. That one cell, and only it, may carry the marker
+right after the title cell (:func:`title_index`). That one cell, and only it, may carry the marker
 (:func:`marker_problem`): the code fingerprint leaves marked cells out, so any other marked cell (a
 code cell that nbval would run, a second line, a line elsewhere or with other text) makes
 ``check`` fail and the book refuse the notebook (:func:`tabbook.stored.read_matching`), so that
@@ -155,10 +155,19 @@ def is_line_cell(cell) -> bool:
 
 
 def title_index(notebook: nbformat.NotebookNode) -> int:
-    """The index of the title cell: the first cell the converter made from the chapter (the
-    generated setup cells come before it); the last cell where there is none."""
-    return next((index for index, cell in enumerate(notebook.cells)
-                 if not cell.get("metadata", {}).get("dlblocks", {}).get("generated")), len(notebook.cells) - 1)
+    """The index of the title cell: the cell made from the chapter's title cell (its chapter
+    index is ``metadata.dlblocks.title_cell``, :attr:`tabbook.source.Chapter.title_cell`); where
+    the notebook records none, or no cell has that index, the first cell the converter made from
+    the chapter; the last cell where there is none."""
+    chapter_cells = [index for index, cell in enumerate(notebook.cells)
+                     if not cell.get("metadata", {}).get("dlblocks", {}).get("generated")]
+    wanted = notebook.get("metadata", {}).get("dlblocks", {}).get("title_cell")
+    if isinstance(wanted, int) and not isinstance(wanted, bool):
+        found = next((index for index in chapter_cells
+                      if notebook.cells[index].get("metadata", {}).get("dlblocks", {}).get("cell") == wanted), None)
+        if found is not None:
+            return found
+    return chapter_cells[0] if chapter_cells else len(notebook.cells) - 1
 
 
 def marked_indices(notebook: nbformat.NotebookNode) -> list[int]:

@@ -104,6 +104,8 @@ class Chapter:
     #: The results the build reports for this chapter (the summary table): name -> a Python
     #: expression evaluated in the notebook's kernel after its last cell (:mod:`tabbook.report`).
     report: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: The index in ``cells`` of the cell that holds the title (:func:`_title`).
+    title_cell: int = 0
 
     @property
     def frameworks(self) -> tuple[str, ...]:
@@ -142,9 +144,10 @@ def read_chapter(path: Path | str) -> Chapter:
     cells = _cells(path, notebook, lines, markdown_meta)
     if not cells:
         raise SourceError(path, 1, "the chapter is empty", "write a '# Title' and at least one cell")
-    title = _title(path, cells)
+    title, title_cell = _title(path, cells)
     _check_coverage(path, cells, omitted)
-    return Chapter(path, path.stem, title, tuple(cells), omitted, _assets(path, lines, cells, omitted), report)
+    return Chapter(path, path.stem, title, tuple(cells), omitted, _assets(path, lines, cells, omitted), report,
+                   title_cell)
 
 
 #: Lines that git leaves in a file whose merge it could not finish.
@@ -507,7 +510,11 @@ def _cells(path: Path, notebook, lines: list[str], markdown_meta: dict[int, int]
             # its first non-blank line. Its metadata, if any, is on the '+++' line before ``start``.
             line = next((index + 1 for index in range(start, len(lines)) if lines[index].strip()), start + 1)
         tags = nb_cell.metadata.get("tags", [])
-        frameworks, other = _split_tags(path, line, tags)
+        tag_line = line  # where the tags are written: a Markdown cell's on its '+++' line
+        if nb_cell.cell_type == "markdown" and nb_cell.metadata:
+            tag_line = next((index + 1 for index in range(min(start, len(lines)) - 1, -1, -1)
+                             if lines[index].startswith("+++")), line)
+        frameworks, other = _split_tags(path, tag_line, tags)
         shared = ALL_TAG in tags or (nb_cell.cell_type == "markdown" and not frameworks)
         if nb_cell.cell_type == "code" and not frameworks and not shared:
             raise SourceError(
@@ -515,7 +522,7 @@ def _cells(path: Path, notebook, lines: list[str], markdown_meta: dict[int, int]
                 f"tag it with the frameworks that run it (`:tags: [pytorch]`; one or more of "
                 f"{', '.join(NAMES)}) or with `:tags: [{ALL_TAG}]` if every framework runs it")
         if shared and frameworks:
-            raise SourceError(path, line, f"the cell is tagged both '{ALL_TAG}' and {', '.join(frameworks)}",
+            raise SourceError(path, tag_line, f"the cell is tagged both '{ALL_TAG}' and {', '.join(frameworks)}",
                               f"keep either '{ALL_TAG}' or the framework tags")
         if nb_cell.cell_type == "code" and not nb_cell.source.strip():
             raise SourceError(path, line, "this code cell is empty",
@@ -601,13 +608,23 @@ def _did_you_mean(word: str, known) -> str:
     return f"known frameworks: {', '.join(NAMES)}"
 
 
-def _title(path: Path, cells: list[Cell]) -> str:
-    for cell in cells:
+def _title(path: Path, cells: list[Cell]) -> tuple[str, int]:
+    """(the chapter's title, the index of its cell): the first level-1 heading of shared prose.
+
+    Raises:
+        SourceError: there is none, or a code cell comes before it (a notebook shows its title,
+            its "Executed on" line and its setup cell before any code).
+    """
+    for index, cell in enumerate(cells):
         if cell.kind == "markdown" and cell.shared:
             tokens = _blocks(cell.source)
             for token, content in zip(tokens, tokens[1:]):
                 if token.type == "heading_open" and token.tag == "h1" and token.level == 0:
-                    return content.content.strip()
+                    code = next((earlier for earlier in cells[:index] if earlier.kind == "code"), None)
+                    if code is not None:
+                        raise SourceError(path, code.line, "a code cell comes before the chapter's title",
+                                          "begin the chapter with its '# Title' and put the code after it")
+                    return content.content.strip(), index
     raise SourceError(path, cells[0].line, "the chapter has no title",
                       "begin the chapter with shared prose whose first heading is '# Title'")
 

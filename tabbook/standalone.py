@@ -207,12 +207,15 @@ def _packages_part(notebook: nbformat.NotebookNode, framework: Framework) -> lis
     limits = {name: limit for name, limit in LIMITS.get(framework.name, {}).items()
               if name in pins and framework.name in pins}  # a notebook without the framework needs no limit
     install_as = {name: INSTALL_AS[name] for name in pins if name in INSTALL_AS}
+    kept = ("# at that version; what is installed is kept, whatever its version, except a version that the\n"
+            "# framework cannot run with (LIMITS below)." if limits else
+            "# at that version; what is installed is kept, whatever its version.")
     lines = [f"# This notebook was executed on Python {version} with the versions below (requirements.txt,",
              "# beside the notebooks in the book's download, lists every package). What is missing is installed",
-             "# at that version; what is installed is kept, whatever its version.",
+             *kept.split("\n"),
              "import importlib.metadata",
              *(["import re"] if limits else []),
-             "import sys", ""]
+             *(["import sys"] if framework.name in PYTHON_LIMITS else []), ""]
     if framework.name in PYTHON_LIMITS:
         first, why = PYTHON_LIMITS[framework.name]
         chunks = textwrap.wrap(f"{why}; this kernel runs Python ", 80, drop_whitespace=False)
@@ -279,9 +282,10 @@ def _packages_part(notebook: nbformat.NotebookNode, framework: Framework) -> lis
               "        raise RuntimeError(f\"pip did not install {', '.join(failed)} (its message is above): \"",
               "                           f\"install it by hand with %pip install {' '.join(failed)}\")",
               "    print(\"installed: restart the kernel (Kernel > Restart) and run the notebook again\")",
-              "elif not kept:",
-              "    print(\", \".join(f\"{name} {pin}\" for name, pin in REQUIREMENTS.items()) + \": the versions this \"",
-              "          \"notebook was executed with\")"]
+              *(["elif not kept:",
+                 "    print(\", \".join(f\"{name} {pin}\" for name, pin in REQUIREMENTS.items()) + "
+                 f"\": {'the version' if len(pins) == 1 else 'the versions'} this \"",
+                 "          \"notebook was executed with\")"] if pins else [])]
     return lines
 
 
@@ -301,6 +305,7 @@ def _library_part(modules: dict[str, str]) -> list[str]:
              "import importlib",
              "import os",
              "import shutil",
+             "import sys",
              "import tempfile",
              "",
              f"LIBRARY = tempfile.mkdtemp(prefix={PACKAGE + '-'!r})",
@@ -320,15 +325,17 @@ def _library_part(modules: dict[str, str]) -> list[str]:
         short = name[len(PACKAGE) + 1:]
         lines += ["", f"{MODULE_FUNCTION}({short!r}, {literal[0]}", *literal[1:-1], f"{literal[-1]})"]
     lines += ["",
-              "try:  # an installed dlblocks (pip install ./library) would be shadowed: say so",
-              f"    print({PACKAGE!r}, importlib.metadata.version({PACKAGE!r}), \"is installed; this notebook \"",
-              "          \"imports its own copy of the modules it uses, the code it was executed with\")",
-              "except importlib.metadata.PackageNotFoundError:",
-              "    pass",
               "sys.path.insert(0, LIBRARY)",
               f"for module in [module for module in sys.modules if module.split(\".\")[0] == {PACKAGE!r}]:",
               "    del sys.modules[module]  # imported from an earlier run of this cell",
-              "importlib.invalidate_caches()"]
+              "importlib.invalidate_caches()",
+              "try:  # an installed dlblocks (pip install ./library) is shadowed by this copy: say so",
+              f"    INSTALLED = importlib.metadata.version({PACKAGE!r})",
+              "except Exception:  # none, or an installation too broken to name a version",
+              "    INSTALLED = None",
+              "if isinstance(INSTALLED, str) and INSTALLED.split():",
+              f"    print({PACKAGE!r}, INSTALLED.split()[0][:40], \"is installed; this notebook imports its own \"",
+              "          \"copy of the modules it uses, the code it was executed with\")"]
     return lines
 
 
@@ -507,16 +514,16 @@ def _quoted(name: str, source: str) -> list[str]:
 def add_setup_cells(notebook: nbformat.NotebookNode, framework: Framework, chapter_name: str,
                     saved: dict[str, str] | None = None) -> None:
     """Put the setup cell (:func:`setup_cell`) into ``notebook`` (in place) right after its title
-    cell (the first Markdown cell with a ``# `` heading), so that a reader sees the title first, or
-    before the first code cell where that comes earlier. It carries ``metadata.dlblocks.generated``,
-    the tag ``remove-cell`` and :data:`SETUP_METADATA`.
+    cell (:func:`tabbook.provenance.title_index`), so that a reader sees the title first, and in
+    any case before the first code cell. It carries ``metadata.dlblocks.generated``, the tag
+    ``remove-cell`` and :data:`SETUP_METADATA`.
 
     Raises:
         BuildError: as :func:`setup_cell`.
     """
+    from .provenance import title_index
     cells = notebook.cells
-    title = next((index for index, cell in enumerate(cells) if cell.cell_type == "markdown"
-                  and any(line.startswith("# ") for line in cell.source.splitlines())), -1)
+    title = title_index(notebook) if cells else -1
     code = next((index for index, cell in enumerate(cells) if cell.cell_type == "code"), len(cells))
     cells.insert(min(title + 1, code), _generated(setup_cell(notebook, framework, saved), SETUP_ID, chapter_name))
 

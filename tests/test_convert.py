@@ -103,3 +103,14 @@ def test_random_chapters_split_and_merge_back(write_chapter, cells):
     again = read_chapter(chapter.path)
     for name in NAMES:
         assert nbformat.writes(to_notebook(again, name)) == nbformat.writes(notebooks[name])
+
+
+def test_a_removed_code_cell_is_collapsed_in_the_notebook(write_chapter):
+    # A notebook setting the book removes shows as its first line in Jupyter (review 7).
+    chapter = read_chapter(write_chapter(chapter_text(cell("[pytorch, remove-cell]", "# Settings\nimport os"),
+                                                      cell("[pytorch]", "y = 1"), *FOUR)))
+    notebook = to_notebook(chapter, "pytorch")
+    settings = next(c for c in notebook.cells if c.source.startswith("# Settings"))
+    assert settings.metadata.jupyter == {"source_hidden": True}
+    lesson = next(c for c in notebook.cells if c.source == "y = 1")
+    assert "jupyter" not in lesson.metadata

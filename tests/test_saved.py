@@ -250,7 +250,7 @@ def test_the_saved_code_runs_in_the_notebook_and_its_imports_are_pinned(book_dir
               + "\nassert {'f', 'h'}.isdisjoint(vars(sys.modules['dlblocks.torch']))  # only what c uses")
     done = subprocess.run([str(envs.env_python(get("pytorch"))), "-c", script], cwd=tmp_path, capture_output=True,
                           text=True, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
-    assert (done.returncode, done.stdout) == (0, f"numpy {requirements_of(notebook)['numpy']}: the versions this notebook was executed with\n6.0\n"), done.stderr
+    assert (done.returncode, done.stdout) == (0, f"numpy {requirements_of(notebook)['numpy']}: the version this notebook was executed with\n6.0\n"), done.stderr
 
 
 def test_saved_code_that_uses_a_helper_module_carries_it(book_dir):

@@ -15,13 +15,13 @@ import sys
 import nbformat
 import pytest
 
-from tabbook import envs, standalone
+from tabbook import envs, provenance, standalone
 from tabbook.convert import to_notebook
 from tabbook.errors import BuildError, SourceError
 from tabbook.frameworks import NOTEBOOKS, ROOT, get
 from tabbook.source import find_chapters, read_chapter
 
-from .conftest import FOUR, cell, chapter_text
+from .conftest import FOUR, FRONT, cell, chapter_text
 
 CHAPTERS = [read_chapter(path) for path in find_chapters(NOTEBOOKS)]
 NOTEBOOK_CASES = [(chapter, name) for chapter in CHAPTERS for name in chapter.frameworks]
@@ -98,6 +98,11 @@ def test_standard_library_and_magics_need_no_pin_and_helpers_are_inlined_only_wh
 def test_the_mxnet_cell_stops_with_a_message_on_a_newer_python(write_chapter):
     chapter = read_chapter(write_chapter(chapter_text(*FOUR)))
     source = standalone.setup_of(to_notebook(chapter, "mxnet")).source
+    # Its comment says what it keeps: not every version, where the framework (imported) has limits.
+    assert "kept, whatever its version.\n" in source
+    importing = read_chapter(write_chapter(chapter_text(cell("[mxnet]", "import mxnet"), *FOUR[1:]), "imp"))
+    assert ("kept, whatever its version, except a version that the\n# framework cannot run with (LIMITS below)."
+            in standalone.setup_of(to_notebook(importing, "mxnet")).source)
     namespace = {"__name__": "cell"}
     fake_sys = type(sys)("sys")
     fake_sys.version_info = collections.namedtuple("version_info", "major minor micro releaselevel serial")(
@@ -182,6 +187,19 @@ def test_a_notebook_carries_the_smallest_part_of_a_library_module_that_runs(writ
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-2:] == ["dlblocks 0.9 is installed; this notebook imports its own copy of the "
                                              "modules it uses, the code it was executed with", "[7, 9]"]
+    # Red team: a broken installation (METADATA not UTF-8, or without a version) beside an importable
+    # dlblocks neither stops the cell nor wins over the copy; it names no version it cannot read.
+    (installed / "dlblocks-0.9.dist-info" / "METADATA").write_bytes(b"Name: dlblocks\nSummary: caf\xe9 \xff\xfe\n")
+    (installed / "dlblocks").mkdir()
+    (installed / "dlblocks" / "__init__.py").write_text("")
+    (installed / "dlblocks" / "data.py").write_text("raise ImportError('the installed copy was imported')\n")
+    for metadata in (b"Name: dlblocks\nSummary: caf\xe9 \xff\xfe\n", b"Name: dlblocks\n"):
+        (installed / "dlblocks-0.9.dist-info" / "METADATA").write_bytes(metadata)
+        done = subprocess.run([str(envs.env_python(get("pytorch"))), "-c", script], cwd=tmp_path, capture_output=True,
+                              text=True, env={**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+                                              "PYTHONPATH": str(installed)})
+        assert (done.returncode, done.stdout.splitlines()[-1:]) == (0, ["[7, 9]"]), done.stderr
+        assert "is installed" not in done.stdout
     path = write_chapter(chapter_text(cell("[pytorch]", "import math\nfrom dlblocks.data import load_mnits"), *FOUR))
     with pytest.raises(SourceError) as caught:
         to_notebook(read_chapter(path), "pytorch")
@@ -204,3 +222,31 @@ def test_the_smallest_copy_keeps_what_changes_the_names_it_carries(tmp_path, mon
     assert namespace["names"]() == ["a", "b"] and namespace["find"]("python3") is not None
     assert "def other" not in part and "UNUSED" not in part
     assert standalone.helper_closure("dlblocks.data", {"which"}).count("def which") == 1
+
+
+@pytest.mark.parametrize("before, title", [
+    ("", "# The title\n\n+++\n\nThe introduction."),  # the book's chapters: the title a cell of its own
+    ("", "# The title\n\nThe introduction in the same cell."),
+    ('+++ {"tags": ["pytorch"]}\n\nA note of one framework.\n\n+++\n\n', "# The title"),
+    ("A fenced block:\n\n```text\n# not a title\n```\n\n+++\n\n", "# The title"),
+    ("<!-- # hidden -->\n\n+++\n\n", "# The title"),
+    ("", "The title\n========="),
+])
+def test_the_setup_cell_follows_the_title_cell_wherever_it_is(write_chapter, before, title):
+    # Red team 7: the setup cell and the "Executed on" line both find the title as the source does.
+    chapter = read_chapter(write_chapter(FRONT + "\n" + before + title + "\n\n" + "\n".join(FOUR)))
+    assert chapter.title == "The title"
+    notebook = to_notebook(chapter, "pytorch")
+    index = provenance.title_index(notebook)
+    assert notebook.cells[index].metadata.dlblocks.cell == chapter.title_cell
+    assert "The title" in notebook.cells[index].source
+    assert notebook.cells[index + 1] is standalone.setup_of(notebook)
+    assert all(cell.cell_type == "markdown" for cell in notebook.cells[:index])
+
+
+def test_code_before_the_title_is_refused_at_its_line(write_chapter):
+    path = write_chapter(FRONT + "\n" + cell("[all]", "x = 0") + "\n# The title\n\n" + "\n".join(FOUR))
+    with pytest.raises(SourceError) as caught:
+        read_chapter(path)
+    assert caught.value.line == path.read_text().splitlines().index("```{code-cell}") + 1  # the cell's first line
+    assert caught.value.message == "a code cell comes before the chapter's title"

@@ -8,9 +8,11 @@ uint8 values in row-major order; the magic is 0x00000803 for images and 0x000008
 Where the files are looked for, in order:
 
 1. the folder given as ``data_dir`` or, when that is None, by the environment variable
-   ``DLBLOCKS_MNIST_DIR``;
-2. otherwise ``~/.cache/dlblocks/mnist``, where missing files are downloaded from the public
-   mirrors in :data:`MIRRORS`, tried in order.
+   ``DLBLOCKS_MNIST_DIR`` (an existing folder);
+2. otherwise ``~/.cache/dlblocks/mnist``.
+
+In either folder, missing files are downloaded from the public mirrors in :data:`MIRRORS`, tried
+in order, unless ``download=False``.
 
 Each file may be raw (``train-images-idx3-ubyte``) or gzipped (``...-ubyte.gz``). The sha256 of the
 decompressed content is checked, so a truncated or corrupted file raises instead of giving a
