@@ -101,6 +101,10 @@ def _notebook_problems(chapter, framework: str, target: Path) -> list[str]:
     except BuildError as error:
         return [str(error)]
     if convert.code_fingerprint(stored) != convert.code_fingerprint(fresh):
+        if stored.metadata.get("dlblocks", {}).get("execution_key") == execute.execution_key(fresh, framework):
+            # Its cells were edited by hand and its key kept: execute would find it current.
+            rebuild = (f"its cells were edited by hand (its execution key is the chapter's, so only --force "
+                       f"executes it again): python build.py execute {chapter.name} -f {framework} --force")
         where = first_difference(fresh, stored)
         if where == standalone.SETUP_ID:
             changed = saved_changes(fresh, stored)

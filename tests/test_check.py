@@ -101,3 +101,21 @@ def test_a_record_without_its_chapter_is_reported(tmp_path):
     assert len(found) == 1 and found[0].endswith(
         "custom_layers.claims.record: no chapter custom_layers.md beside it, so nothing reads this record; "
         "delete it")
+
+
+def test_a_notebook_edited_by_hand_under_its_key_is_told_to_force(monkeypatch):
+    # Red team 7: cells moved by hand keep the execution key, so plain execute says "cached".
+    from tabbook import stored as stored_module
+    read = stored_module.read
+
+    def moved(path, chapter, framework):
+        notebook = read(path, chapter, framework)
+        if (chapter, framework) == ("custom-layers", "pytorch"):
+            notebook.cells[-1], notebook.cells[-2] = notebook.cells[-2], notebook.cells[-1]
+        return notebook
+
+    monkeypatch.setattr(check.stored_module, "read", moved)
+    found = [message for message in check.problems(NOTEBOOKS) if message.startswith("tabs/pytorch/custom-layers")]
+    assert len(found) == 1 and found[0].endswith(
+        "its cells were edited by hand (its execution key is the chapter's, so only --force executes it again): "
+        "python build.py execute custom-layers -f pytorch --force"), found
