@@ -58,12 +58,12 @@ def mlp_from_npz(path):
     return net
 
 
-# notebooks/devices.md:118
+# notebooks/devices.md:120
 import mindspore as ms
 from mindspore import Tensor, nn
 
 
-# notebooks/devices.md:297
+# notebooks/devices.md:299
 def try_gpu():
     """Huawei's Ascend NPU or an NVIDIA GPU if MindSpore was built for it and finds one, else the CPU."""
     if ms.device_context.ascend.is_available():

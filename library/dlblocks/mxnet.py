@@ -64,13 +64,13 @@ def mlp_from_npz(path):
     return net
 
 
-# notebooks/devices.md:50
+# notebooks/devices.md:51
 import mxnet as mx
 from mxnet import np, npx
 from mxnet.gluon import nn
 
 
-# notebooks/devices.md:205
+# notebooks/devices.md:207
 def try_gpu(i=0):
     """The i-th GPU if there is one, else the CPU."""
     return npx.gpu(i) if npx.num_gpus() > i else npx.cpu()

@@ -56,12 +56,12 @@ def mlp_from_npz(path):
     return net
 
 
-# notebooks/devices.md:87
+# notebooks/devices.md:88
 import keras
 import tensorflow as tf
 
 
-# notebooks/devices.md:222
+# notebooks/devices.md:224
 def try_gpu(i=0):
     """The name of the i-th GPU if there is one, else of the CPU."""
     if len(tf.config.list_physical_devices("GPU")) > i:

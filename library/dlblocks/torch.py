@@ -65,12 +65,12 @@ def mlp_from_npz(path):
     return net
 
 
-# notebooks/devices.md:64
+# notebooks/devices.md:65
 import torch
 from torch import nn
 
 
-# notebooks/devices.md:212
+# notebooks/devices.md:214
 def try_gpu(i=0):
     """The i-th device of the machine's accelerator (a CUDA GPU, Apple's MPS, ...), else the CPU."""
     accelerator = torch.accelerator.current_accelerator(check_available=True)
