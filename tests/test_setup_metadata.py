@@ -40,14 +40,16 @@ def test_the_setup_cell_carries_what_each_tool_honours():
     notebook = convert.to_notebook(read_chapter(NOTEBOOKS / f"{CHAPTER}.md"), FRAMEWORK)
     setup = [cell for cell in notebook.cells if cell.metadata.get("dlblocks", {}).get("generated")]
     assert [cell.metadata.dlblocks.generated for cell in setup] == [standalone.SETUP_ID]
-    assert notebook.cells[:1] == setup  # first, before the title
+    assert notebook.cells[1:2] == setup  # right after the title
+    assert notebook.cells[0].source == f"# {notebook.metadata.dlblocks.title}"
     [cell] = setup
     assert cell.metadata.jupyter == {"source_hidden": True}  # outputs stay: they say what was installed
     assert cell.metadata.cellView == "form"
     assert cell.metadata.tags == ["remove-cell"]
     # Colab titles a form by its first line; JupyterLab shows that line as the placeholder.
     assert cell.source.splitlines()[0] == "#@title Setup: the packages and the book's code this notebook uses"
-    assert not any("jupyter" in cell.metadata or "cellView" in cell.metadata for cell in notebook.cells[1:])
+    assert not any("jupyter" in cell.metadata or "cellView" in cell.metadata for cell in notebook.cells
+                   if cell is not setup[0] and "remove-cell" not in cell.metadata.get("tags", []))
     nbformat.validate(notebook)  # jupyter.source_hidden is nbformat's own key, cellView an extra one
 
 
@@ -70,7 +72,7 @@ def test_execute_brings_the_metadata_up_to_date_without_executing(stored_copy, m
     assert result.status == "cached" and result.error == ""
     assert set(result.records) == {"device", "test_accuracy"}  # read from the stored notebook
     assert len(result.notes) == 1 and result.notes[0].startswith(
-        "brought the metadata of cell 1 (the generated setup cell), cell ")
+        "brought the metadata of cell 3 (the generated setup cell), cell ")
     assert result.notes[0].endswith(" up to date (the converter's changed; not executed again)")
     after = nbformat.read(target, as_version=4)
     fresh = convert.to_notebook(chapter, FRAMEWORK)
@@ -98,7 +100,7 @@ def test_a_metadata_rewrite_that_fails_leaves_the_notebook_and_says_so(stored_co
     monkeypatch.setattr(os, "fsync", full)
     result = execute.execute(convert.to_notebook(chapter, FRAMEWORK), target)
     assert result.status == "failed"
-    assert "the metadata of cell 1 (the generated setup cell)" in result.error
+    assert "the metadata of cell 3 (the generated setup cell)" in result.error
     assert result.error.endswith("could not be written (No space left on device); the notebook there is as it "
                                  "was. Fix the cause (permissions, disk space), then run again")
     assert target.read_text() == before
@@ -109,7 +111,7 @@ def test_check_reports_out_of_date_metadata_and_the_command_that_fixes_it(stored
     chapter, target, _ = stored_copy
     found = check._notebook_problems(chapter, FRAMEWORK, target)
     assert len(found) == 1
-    assert found[0].startswith(f"{target}: the metadata of cell 1 (the generated setup cell), cell ")
+    assert found[0].startswith(f"{target}: the metadata of cell 3 (the generated setup cell), cell ")
     assert found[0].endswith("is not what the converter gives now (the setup cell's collapse settings, or a source "
                              f"line); bring it up to date, without executing again, with: python build.py execute {CHAPTER}")
     convert.write_notebook(current_stored(CHAPTER, FRAMEWORK), target)
