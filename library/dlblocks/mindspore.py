@@ -32,7 +32,7 @@ def make_mlp(hidden=64):
     return nn.SequentialCell([nn.Dense(784, hidden, activation="relu"), nn.Dense(hidden, 10)])
 
 
-# notebooks/file-io.md:745
+# notebooks/file-io.md:750
 import numpy
 
 
@@ -45,7 +45,7 @@ def export_npz(net, path):
     numpy.savez(path, **arrays)
 
 
-# notebooks/file-io.md:817
+# notebooks/file-io.md:822
 def mlp_from_npz(path):
     """make_mlp's model, of nn.Dense layers, holding the parameters of a .npz file."""
     with numpy.load(path) as params:

@@ -34,7 +34,7 @@ def make_mlp(hidden=64):
     return net
 
 
-# notebooks/file-io.md:703
+# notebooks/file-io.md:708
 import numpy
 
 
@@ -47,7 +47,7 @@ def export_npz(net, path):
     numpy.savez(path, **arrays)
 
 
-# notebooks/file-io.md:770
+# notebooks/file-io.md:775
 def mlp_from_npz(path):
     """make_mlp's model, of nn.Dense layers, holding the parameters of a .npz file."""
     with numpy.load(path) as params:

@@ -32,7 +32,7 @@ def make_mlp(hidden=64):
                              keras.layers.Dense(10)])
 
 
-# notebooks/file-io.md:731
+# notebooks/file-io.md:736
 import numpy
 
 
@@ -45,7 +45,7 @@ def export_npz(net, path):
     numpy.savez(path, **arrays)
 
 
-# notebooks/file-io.md:805
+# notebooks/file-io.md:810
 def mlp_from_npz(path):
     """make_mlp's model, of Dense layers, holding the parameters of a .npz file."""
     with numpy.load(path) as params:

@@ -36,7 +36,7 @@ def make_mlp(hidden=64):
     return nn.Sequential(nn.Linear(784, hidden), nn.ReLU(), nn.Linear(hidden, 10))
 
 
-# notebooks/file-io.md:717
+# notebooks/file-io.md:722
 import numpy
 
 
@@ -49,7 +49,7 @@ def export_npz(net, path):
     numpy.savez(path, **arrays)
 
 
-# notebooks/file-io.md:788
+# notebooks/file-io.md:793
 def mlp_from_npz(path):
     """make_mlp's model, of nn.Linear layers, holding a .npz file's float32 parameters."""
     with numpy.load(path) as params:
