@@ -63,7 +63,8 @@ def trained_by_the_chapter(make_net, compiled=True):
 
 def fit(net, epochs):
     """The chapter's train() on a data set built like the chapter's, with the benchmark's fixed order."""
-    return train(net, ds.GeneratorDataset(fixed_order, column_names=["image", "label"]), epochs)
+    return train(net, ds.GeneratorDataset(fixed_order, column_names=["image", "label"]), (test_images, test_labels),
+                 epochs)
 
 
 @contextlib.contextmanager

@@ -40,7 +40,7 @@ def fit(net, epochs):
     schedule = mx.lr_scheduler.CosineScheduler(max_update=num_epochs * len(loader), base_lr=lr)
     trainer = gluon.Trainer(net.collect_params(), "sgd",
                             {"learning_rate": lr, "momentum": momentum, "lr_scheduler": schedule})
-    return train(net, loader, loss_fn, trainer, epochs, device)
+    return train(net, loader, (test_images, test_labels), loss_fn, trainer, epochs, device)
 
 
 VARIANTS = {

@@ -29,7 +29,7 @@ def fit(net, epochs):
     loss_fn = nn.CrossEntropyLoss()
     optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=num_epochs * len(loader))
-    return train(net, loader, loss_fn, optimizer, scheduler, epochs, device)
+    return train(net, loader, (test_images, test_labels), loss_fn, optimizer, scheduler, epochs, device)
 
 
 VARIANTS = {

@@ -38,9 +38,10 @@ def test_success_is_written_with_its_key_and_then_cached(write_chapter, tmp_path
     assert stored.metadata.dlblocks.executed == {"date": provenance.today(),
                                                 "versions": {"torch": standalone.lock_pins(get("pytorch"))["torch"]}}
     python = ".".join(stored.metadata.language_info.version.split(".")[:2])
-    assert stored.cells[1].source == "# A chapter\n\nSome prose."
-    assert stored.cells[2].source == (f"Executed on {provenance.today()} with torch "
+    assert stored.cells[0].source == "# A chapter\n\nSome prose."
+    assert stored.cells[1].source == (f"Executed on {provenance.today()} with torch "
                                       f"{standalone.lock_pins(get('pytorch'))['torch']}, Python {python}, CPU")
+    assert stored.cells[2] is standalone.setup_of(stored)  # then the setup cell
     assert nbformat.read(target, as_version=4) == stored  # the cached run rewrote nothing
 
 

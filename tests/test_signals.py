@@ -56,7 +56,9 @@ def test_a_signal_stops_the_running_cell_and_changes_only_what_finished(tmp_path
 
 def test_a_signal_before_any_kernel_started_changes_nothing(tmp_path):
     project = make_project(tmp_path)
-    project.write_chapter(cell("[pytorch]", "print('never')"))
+    # A cell that cannot finish before the signal: with a quick one the kernel could start and run the
+    # whole notebook between the connection file's appearance and the signal (seen on CI).
+    project.write_chapter(cell("[pytorch]", "import time\ntime.sleep(120)\nprint('never')"))
     before = snapshot(project.tabs)
     process = project.start("execute", "-f", "pytorch")
     try:
