@@ -523,7 +523,7 @@ def add_setup_cells(notebook: nbformat.NotebookNode, framework: Framework, chapt
     """
     from .provenance import title_index
     cells = notebook.cells
-    title = title_index(notebook) if cells else -1
+    title = title_index(notebook)  # -1 for a notebook without cells
     code = next((index for index, cell in enumerate(cells) if cell.cell_type == "code"), len(cells))
     cells.insert(min(title + 1, code), _generated(setup_cell(notebook, framework, saved), SETUP_ID, chapter_name))
 
