@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import nbformat
@@ -221,8 +222,12 @@ def part_of(nodeid: str) -> str:
     return "other unit tests"
 
 
+_started: list[float] = []  # the session's start (time.perf_counter)
+
+
 def pytest_sessionstart(session):
     _durations.clear()
+    _started[:] = [time.perf_counter()]
 
 
 def pytest_runtest_logreport(report):
@@ -249,9 +254,19 @@ def time_table(durations: dict[str, list[float]]) -> str:
     return "\n".join(rows)
 
 
-def pytest_terminal_summary(terminalreporter):
-    if not _durations:  # nothing ran (--collect-only, a usage error)
+def pytest_terminal_summary(terminalreporter, config):
+    if not _durations or hasattr(config, "workerinput"):  # nothing ran (--collect-only), or a worker's
         return
     terminalreporter.write_sep("-", "time by part (setup, call and teardown; docs/testing.md)")
     for line in time_table(_durations).splitlines():
         terminalreporter.write_line(line)
+    workers = config.getoption("numprocesses", None) if config.pluginmanager.hasplugin("xdist") else None
+    terminalreporter.write_line(wall_line(time.perf_counter() - _started[0], workers or 1))
+
+
+def wall_line(seconds: float, workers: int) -> str:
+    """The line under the table: the run's wall time, and over how many pytest workers the
+    table's seconds were spent (they add up to more than the wall time where there are several)."""
+    if workers <= 1:
+        return f"wall time {seconds:.1f} s, one pytest process"
+    return f"wall time {seconds:.1f} s, {workers} pytest workers side by side (the seconds above are summed over them)"

@@ -535,11 +535,14 @@ def cmd_check(args) -> int:
 
 
 def cmd_test(args) -> int:
-    from . import chromium
+    """Ensure the environments and Chromium, then run pytest with ``args.pytest_args``, spread
+    over one worker per core (:mod:`tabbook.workers`) unless those arguments choose."""
+    from . import chromium, workers
 
     cmd_env(argparse.Namespace(names=[], force=False, device=None))
     chromium.ensure(log=_log)  # the browser tests and the PDF test drive it
-    command = [sys.executable, "-m", "pytest", *args.pytest_args]
+    command = [sys.executable, "-m", "pytest", *workers.options(args.pytest_args, workers.count()),
+               *args.pytest_args]
     _log(" ".join(command))
     return subprocess.call(command, cwd=ROOT, env=os.environ.copy())
 

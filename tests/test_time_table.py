@@ -40,3 +40,19 @@ def test_a_run_prints_the_table_at_its_end_and_a_collection_does_not():
     collected = subprocess.run([sys.executable, "-m", "pytest", "-q", "--co", "tests/test_pyast.py"], cwd=ROOT,
                                capture_output=True, text=True)
     assert collected.returncode == 0 and "time by part" not in collected.stdout
+
+
+def test_a_run_over_two_workers_counts_every_test_once_and_says_so_under_the_table():
+    ran = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "2", "--dist", "loadfile",
+                          "tests/test_pyast.py", "tests/test_toc.py"], cwd=ROOT, capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    passed = int(ran.stdout.rsplit(" passed", 1)[0].split()[-1])
+    tail = ran.stdout[ran.stdout.index("time by part"):]
+    assert f"| all | {passed} |" in tail, tail  # the workers' reports reach the controller, each once
+    assert tail.count("time by part") == 1, "only the controller prints the table"
+    assert "2 pytest workers side by side (the seconds above are summed over them)" in tail
+
+
+def test_the_line_under_the_table_says_how_many_processes_spent_its_seconds():
+    assert conftest.wall_line(12.34, 1) == "wall time 12.3 s, one pytest process"
+    assert conftest.wall_line(60.0, 2).startswith("wall time 60.0 s, 2 pytest workers side by side")
