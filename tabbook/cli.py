@@ -275,7 +275,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--since", default="HEAD", metavar="REF",
                      help="compare the working tree with this commit, branch or tag (default: %(default)s)")
     sub.add_argument("--plan", action="store_true", help="print what would run and why; run nothing")
-    kernel_args(sub, "kernels at once, for executions and for mutations")
+    kernel_args(sub, "kernels at once, for executions and for mutations, and the pytest workers")
     sub.set_defaults(func=cmd_affected)
 
     sub = commands.add_parser("bench", help="time Training on MNIST's training code: custom vs built-in layers, "
@@ -550,8 +550,8 @@ def cmd_test(args) -> int:
 def cmd_affected(args) -> int:
     """Print what the change since ``args.since`` affects (tabbook.affected), then run it unless
     ``args.plan``: executions and mutations (holding the writer lock), check and the claims
-    coverage, then nbval over the affected notebooks and the affected unit test modules, in
-    ``args.kernels`` pytest runs side by side. Exit 1 if anything failed."""
+    coverage, then nbval over the affected notebooks and the affected unit test modules, in one
+    pytest run over ``args.kernels`` workers. Exit 1 if anything failed."""
     from . import affected
 
     start = time.perf_counter()
@@ -598,7 +598,7 @@ def cmd_affected(args) -> int:
 
                 chromium.ensure(log=_log)
             _log("affected: the tests and nbval start now, beside the mutations (no planned test reads their records)")
-            early = start_pytest_groups(pytest_groups(plan.tests, checked, args.kernels))
+            early = start_pytest(pytest_arguments(list(plan.tests), checked, args.kernels))
         not_killed = []
         try:
             for chapter_name, items in plan.mutations.items():
@@ -608,7 +608,7 @@ def cmd_affected(args) -> int:
                                             args.kernels, args.timeout)
         except BaseException:
             if early is not None:  # interrupted, or a malformed claims file: the runs beside end first
-                finish_pytest_groups(early)
+                finish_pytest(early)
             raise
         for path, outcome in not_killed:
             problems.append(claims_module.outcome_report(outcome, path))
@@ -625,13 +625,13 @@ def cmd_affected(args) -> int:
     if uncovered:
         problems.append(f"asserts without a mutation (give each one, or list it under 'unmutated'):\n{uncovered}")
     if early is not None:
-        status = finish_pytest_groups(early)
+        status = finish_pytest(early)
     else:
         if plan.browser:
             from . import chromium
 
             chromium.ensure(log=_log)  # the browser tests drive it
-        status = run_pytest_groups(pytest_groups(plan.tests, checked, args.kernels))
+        status = run_pytest(pytest_arguments(list(plan.tests), checked, args.kernels))
     for problem in problems:
         print(problem, file=sys.stderr)
     _log(f"affected: done in {time.perf_counter() - start:.0f} s: "
@@ -640,79 +640,55 @@ def cmd_affected(args) -> int:
     return 1 if problems or status else 0
 
 
-def pytest_groups(tests: list[str], notebooks: list[tuple[str, str]], count: int) -> list[list[str]]:
-    """The pytest arguments of up to ``count`` runs side by side: the notebooks (chapter,
-    framework) spread over them by their recorded execution time (:func:`tabbook.shard.assign`,
-    whole notebooks), the unit test modules ``tests`` in the first; no empty run."""
-    from . import shard
+def pytest_arguments(tests: list[str], notebooks: list[tuple[str, str]], count: int) -> list[str]:
+    """The arguments of the one pytest run of ``build.py affected``: the unit test modules (or
+    node ids) ``tests`` and the notebooks (chapter, framework), spread over ``count`` workers,
+    whole files and notebooks per worker (:func:`tabbook.workers.options`); none when there is
+    nothing to run."""
+    from . import workers
 
-    seconds = shard.recorded_seconds(ROOT / "tabs")
-    shards = shard.assign({key: seconds.get(key, shard.UNKNOWN_SECONDS) for key in notebooks}, max(1, count),
-                          preload=0.0 if not tests else shard.UNIT_SECONDS)
-    groups: list[list[str]] = [list(tests)] + [[] for _ in range(max(1, count) - 1)]
-    for key in notebooks:
-        groups[shards[key] - 1].append(str(convert_module.notebook_path(*key).relative_to(ROOT)))
-    return [group for group in groups if group]
+    paths = [str(convert_module.notebook_path(*key).relative_to(ROOT)) for key in notebooks]
+    if not tests and not paths:
+        return []
+    return [*workers.options([], min(count, len(tests) + len(paths))), *tests, *paths]
 
 
-def start_pytest_groups(groups: list[list[str]]) -> list[tuple]:
-    """Start ``pytest ARGS`` for each group of arguments, side by side, each one's output to a
-    temporary file; :func:`finish_pytest_groups` waits for them and prints it."""
-    runs = []
-    for number, group in enumerate(groups, 1):
-        command = [sys.executable, "-m", "pytest", *group]
-        _log(f"pytest [{number}/{len(groups)}], side by side (its output follows when it ends): {' '.join(command)}")
-        log = tempfile.TemporaryFile("w+", errors="replace")
-        runs.append((number, len(groups), log, subprocess.Popen(command, cwd=ROOT, env=os.environ.copy(), stdout=log,
-                                                                stderr=subprocess.STDOUT, text=True)))
-    return runs
+def start_pytest(arguments: list[str]):
+    """Start ``pytest ARGUMENTS`` with its output to a temporary file; :func:`finish_pytest` waits
+    for it and prints that output. None when there is nothing to run."""
+    if not arguments:
+        return None
+    command = [sys.executable, "-m", "pytest", *arguments]
+    _log(f"pytest, beside the mutations (its output follows when it ends): {' '.join(command)}")
+    log = tempfile.TemporaryFile("w+", errors="replace")
+    return log, subprocess.Popen(command, cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT,
+                                 text=True)
 
 
-def finish_pytest_groups(runs) -> int:
-    """Wait for the runs :func:`start_pytest_groups` started, print each one's output, whole, as it
-    ends; return 0, or the first nonzero exit."""
-    codes = []
-    try:
-        for number, count, log, process in runs:
-            codes.append(process.wait())
-            log.seek(0)
-            _log(f"--- pytest [{number}/{count}] exited {codes[-1]} ---\n{log.read()}")
-    finally:
-        for _, _, log, process in runs:
-            if process.poll() is None:  # interrupted: the signal reached the group; wait for them
-                process.wait()
-            log.close()
-    return next((code for code in codes if code), 0)
-
-
-def run_pytest_groups(groups: list[list[str]]) -> int:
-    """Run ``pytest ARGS`` for each group of arguments, side by side; print each run's output,
-    whole, as it ends (one run's streams straight through). Return 0, or the first nonzero exit."""
-    if not groups:
+def finish_pytest(run) -> int:
+    """Wait for the run :func:`start_pytest` started, print its output, whole; return its exit code."""
+    if run is None:
         return 0
-    if len(groups) == 1:
-        command = [sys.executable, "-m", "pytest", *groups[0]]
-        _log(" ".join(command))
-        return subprocess.call(command, cwd=ROOT, env=os.environ.copy())
-    with contextlib.ExitStack() as stack:
-        runs = []
-        for number, group in enumerate(groups, 1):
-            command = [sys.executable, "-m", "pytest", *group]
-            _log(f"pytest [{number}/{len(groups)}], side by side (its output follows when it ends): {' '.join(command)}")
-            log = stack.enter_context(tempfile.TemporaryFile("w+", errors="replace"))
-            runs.append((number, log, subprocess.Popen(command, cwd=ROOT, env=os.environ.copy(), stdout=log,
-                                                       stderr=subprocess.STDOUT, text=True)))
-        codes = []
-        try:
-            for number, log, process in runs:
-                codes.append(process.wait())
-                log.seek(0)
-                _log(f"--- pytest [{number}/{len(groups)}] exited {codes[-1]} ---\n{log.read()}")
-        finally:
-            for _, _, process in runs:
-                if process.poll() is None:  # interrupted: the signal reached the group; wait for them
-                    process.wait()
-    return next((code for code in codes if code), 0)
+    log, process = run
+    try:
+        code = process.wait()
+        log.seek(0)
+        _log(f"--- pytest exited {code} ---\n{log.read()}")
+        return code
+    finally:
+        if process.poll() is None:  # interrupted: the signal reached the group; wait for it
+            process.wait()
+        log.close()
+
+
+def run_pytest(arguments: list[str]) -> int:
+    """Run ``pytest ARGUMENTS``, its output straight through; return its exit code (0 when there
+    is nothing to run)."""
+    if not arguments:
+        return 0
+    command = [sys.executable, "-m", "pytest", *arguments]
+    _log(" ".join(command))
+    return subprocess.call(command, cwd=ROOT, env=os.environ.copy())
 
 
 def cmd_bench(args) -> int:

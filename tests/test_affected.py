@@ -227,12 +227,12 @@ def test_affected_asks_for_chromium_only_when_a_planned_test_drives_it(monkeypat
     plan = affected.Plan("HEAD", [], {}, {}, [], [], {"tests/test_toc.py": "it changed"}, {})
     monkeypatch.setattr(affected, "make_plan", lambda *args: plan)
     monkeypatch.setattr(chromium, "ensure", lambda **kwargs: asked.append(True))
-    monkeypatch.setattr(cli, "run_pytest_groups", lambda groups: ran.append(groups) or 0)
+    monkeypatch.setattr(cli, "run_pytest", lambda arguments: ran.append(arguments) or 0)
     monkeypatch.setattr(cli.check_module, "problems", lambda folder: [])
     monkeypatch.setattr(cli.savedcode, "write_modules", lambda chapters, folder: [])
     args = cli._parser().parse_args(["affected"])
     assert cli.cmd_affected(args) == 0
-    assert asked == [] and ran == [[["tests/test_toc.py"]]]
+    assert asked == [] and ran == [["tests/test_toc.py"]]
     plan.tests["tests/test_book.py"] = "it reads the real book"
     plan.browser = ["tests/test_book.py"]
     assert cli.cmd_affected(args) == 0
@@ -406,18 +406,16 @@ def test_the_graph_of_this_checkout_parses_every_module():
     assert "tabbook.affected" in graph["tests.test_affected"]
 
 
-def test_the_pytest_runs_side_by_side_split_whole_notebooks_by_their_time_and_keep_unit_tests_in_the_first():
+def test_the_one_pytest_run_spreads_whole_files_and_notebooks_over_its_workers():
     from tabbook import cli
 
     four = [("custom-gradients", name) for name in NAMES]
-    groups = cli.pytest_groups([], four, 2)
-    assert len(groups) == 2 and sorted(sum(groups, [])) == sorted(f"tabs/{name}/custom-gradients.ipynb"
-                                                                  for name in NAMES)
-    assert cli.pytest_groups(["tests/test_toc.py"], four[:1], 2) == [["tests/test_toc.py"],
-                                                                     ["tabs/mxnet/custom-gradients.ipynb"]]
-    assert cli.pytest_groups(["tests/test_toc.py"], [], 2) == [["tests/test_toc.py"]]
-    assert cli.pytest_groups(["tests/test_toc.py"], four, 1) == [["tests/test_toc.py",
-                                                                  *(f"tabs/{n}/custom-gradients.ipynb" for n in NAMES)]]
+    notebooks = [f"tabs/{name}/custom-gradients.ipynb" for name in NAMES]
+    assert cli.pytest_arguments(["tests/test_toc.py"], four, 2) == [
+        "-n", "2", "--dist", "loadfile", "tests/test_toc.py", *notebooks]
+    assert cli.pytest_arguments(["tests/test_toc.py"], [], 2) == ["tests/test_toc.py"], "one file: no workers"
+    assert cli.pytest_arguments([], four, 1) == notebooks
+    assert cli.pytest_arguments([], [], 2) == []
 
 
 # --- red team: the real command, for what the plan missed ----------------------------------------
@@ -624,9 +622,9 @@ def test_the_tests_that_read_no_mutation_record_run_beside_the_mutations(monkeyp
     due = {"custom-gradients": [claimrecords.Due(mutation, "pytorch", "key", "stale")]}
     plan = affected.Plan("HEAD", [], {}, due, [], [], {"tests/test_standalone.py": "it changed"}, {})
     monkeypatch.setattr(affected, "make_plan", lambda *args: plan)
-    monkeypatch.setattr(cli, "start_pytest_groups", lambda groups: order.append(("start", groups)) or ["started"])
-    monkeypatch.setattr(cli, "finish_pytest_groups", lambda runs: order.append(("finish", runs)) or 0)
-    monkeypatch.setattr(cli, "run_pytest_groups", lambda groups: order.append(("run", groups)) or 0)
+    monkeypatch.setattr(cli, "start_pytest", lambda arguments: order.append(("start", arguments)) or "started")
+    monkeypatch.setattr(cli, "finish_pytest", lambda run: order.append(("finish", run)) or 0)
+    monkeypatch.setattr(cli, "run_pytest", lambda arguments: order.append(("run", arguments)) or 0)
     monkeypatch.setattr(cli, "run_mutations", lambda *args: order.append(("mutations", args[0].name)) or [])
     monkeypatch.setattr(cli.claims_module, "load_claims", lambda chapter: None)
     monkeypatch.setattr(cli.claims_module, "coverage_table", lambda coverages: "")
@@ -635,11 +633,11 @@ def test_the_tests_that_read_no_mutation_record_run_beside_the_mutations(monkeyp
     monkeypatch.setattr(cli.envs, "is_ready", lambda framework: True)
     args = cli._parser().parse_args(["affected"])
     assert cli.cmd_affected(args) == 0
-    assert order == [("start", [["tests/test_standalone.py"]]), ("mutations", chapter.name), ("check",), ("finish", ["started"])]
+    assert order == [("start", ["tests/test_standalone.py"]), ("mutations", chapter.name), ("check",), ("finish", "started")]
     order.clear()
     plan.tests = {"tests/test_claims.py": "it reads the records"}
     assert cli.cmd_affected(args) == 0
-    assert order == [("mutations", chapter.name), ("check",), ("run", [["tests/test_claims.py"]])]
+    assert order == [("mutations", chapter.name), ("check",), ("run", ["tests/test_claims.py"])]
 
 
 @pytest.mark.parametrize("changed, every", [(["tabs/pytorch/requirements.txt"], True), (["notebooks/toc.yml"], True),

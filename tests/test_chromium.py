@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tabbook import chromium, cli, pdf
+from tabbook import chromium, cli, pdf, workers
 from tabbook.errors import BuildError
 
 MANUAL = "sudo apt-get update && sudo apt-get install -y chromium"
@@ -207,8 +207,11 @@ def test_build_py_test_installs_chromium_before_pytest_runs(machine, monkeypatch
     monkeypatch.setattr(cli, "cmd_env", lambda args: None)
     monkeypatch.setattr(cli.subprocess, "call", lambda command, **options:
                         calls.append((command, (folder / "chromium").exists())) or 0)
+    monkeypatch.setattr(workers, "count", lambda: 2)
     assert cli.main(["test", "tests/test_pdf.py"]) == 0
-    assert calls == [([cli.sys.executable, "-m", "pytest", "tests/test_pdf.py"], True)]
+    assert calls == [([cli.sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadfile", "tests/test_pdf.py"], True)]
+    assert cli.main(["test", "-n", "1", "tests/test_pdf.py"]) == 0, "the command line's own choice of workers"
+    assert calls[-1] == ([cli.sys.executable, "-m", "pytest", "-n", "1", "tests/test_pdf.py"], True)
 
 
 def test_build_py_test_without_a_way_to_install_stops_before_pytest(machine, monkeypatch, capsys):

@@ -76,8 +76,8 @@ def test_a_second_writer_in_the_same_checkout_stops_with_a_clear_error(capsys):
     from tabbook import cli
 
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time\nfrom tabbook import cli, files\n"
-        "with files.exclusive(cli.WRITER_LOCK, 'pid 4242: build.py html'):\n"
+        "import sys, time\nfrom pathlib import Path\nfrom tabbook import files\n"
+        f"with files.exclusive(Path({str(cli.WRITER_LOCK)!r}), 'pid 4242: build.py html'):\n"
         "    print('held', flush=True)\n    time.sleep(60)\n")], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         assert holder.stdout.readline() == "held\n"
