@@ -87,23 +87,6 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="session", autouse=True)
-def own_build_outputs(tmp_path_factory):
-    """The writer lock and the converted notebooks of the build.py commands that tests run in
-    this process (``cli.main``, ``cli.cmd_*``) live in a folder of this pytest process, not in the
-    checkout's ``build/``: under pytest-xdist two workers run such tests at once, each on a book
-    of its own, and the checkout's one lock would stop the second as another build (as it
-    should stop a second real build). Within a worker the tests run one at a time, as before.
-    A test that sets either itself (monkeypatch) still gets its own."""
-    from tabbook import cli
-
-    folder = tmp_path_factory.mktemp("build")
-    with pytest.MonkeyPatch.context() as setting:
-        setting.setattr(cli, "WRITER_LOCK", folder / ".writer.lock")
-        setting.setattr(cli, "CONVERTED", folder / "converted")
-        yield folder
-
-
 @pytest.fixture(scope="session")
 def browser():
     if not Path(CHROMIUM).exists():

@@ -116,3 +116,12 @@ def test_the_old_mnist_variable_alone_is_a_clear_error(monkeypatch, capsys):
     assert capsys.readouterr().err == ("error: TABBOOK_MNIST_DIR is set, but the notebooks read MNIST's folder from "
                                        "DLBLOCKS_MNIST_DIR now (the readers' library dlblocks): export "
                                        "DLBLOCKS_MNIST_DIR=/data/mnist instead\n")
+
+
+def test_the_commands_a_test_runs_in_process_hold_a_lock_of_their_own_not_the_checkouts():
+    """conftest.py's own_build_outputs: under pytest-xdist, a worker's in-process `cli.main(["execute", ...])`
+    must not stop another worker's as a second build of the checkout."""
+    from tabbook import cli
+
+    assert not cli.WRITER_LOCK.is_relative_to(ROOT) and not cli.CONVERTED.is_relative_to(ROOT)
+    assert cli.WRITER_LOCK.parent == cli.CONVERTED.parent
