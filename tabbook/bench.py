@@ -68,13 +68,19 @@ MARKER = "BENCH_RESULT "
 TAG = "bench-replace"
 #: Seconds a benchmark script may run, and a cell of the benchmark notebook in its kernel.
 TIMEOUT = 3600
+#: The images of MNIST's training set (LeCun, Cortes and Burges, the four IDX files that
+#: ``dlblocks.data.load_mnist`` reads): an epoch of the benchmark trains on all of them unless
+#: ``examples`` says fewer.
+TRAIN_EXAMPLES = 60000
 
 
-def make_inputs(path: Path, seed: int = 0, examples: int = 60000) -> None:
+def make_inputs(path: Path, seed: int = 0, examples: int = TRAIN_EXAMPLES) -> None:
     """Write the shared initial weights (w0..w5, Glorot) and the data order to ``path`` (.npz),
-    atomically: a benchmark running beside this one may be reading it."""
+    atomically: a benchmark running beside this one may be reading it. The order holds the indices
+    of ``examples`` training images, int64: the first ``examples`` of one permutation of all
+    :data:`TRAIN_EXAMPLES`, so a shorter run trains on a prefix of a full run's order."""
     weights = numpy_mlp.glorot_weights(seed)
-    order = np.random.default_rng(seed).permutation(examples)
+    order = np.random.default_rng(seed).permutation(TRAIN_EXAMPLES)[:examples]
     archive = io.BytesIO()
     np.savez(archive, order=order, **{f"w{i}": w for i, w in enumerate(weights)})
     atomic_write_bytes(path, archive.getvalue())
@@ -235,7 +241,7 @@ def run_numpy(params: dict) -> dict:
     return json.loads(done.stdout.splitlines()[-1])
 
 
-def summarise(raw: dict, examples: int = 60000) -> dict:
+def summarise(raw: dict, examples: int = TRAIN_EXAMPLES) -> dict:
     """Seconds per epoch (the median over all runs of the epochs after each run's first, the
     warm-up), examples/s, and the first run's first loss and final test accuracy.
 
@@ -320,7 +326,7 @@ def find_py_spy() -> str:
 def profile_report(results: dict, profiled: dict, params: dict, out: Path) -> str:
     """The Markdown profile report: per framework, the share of py-spy's samples on each line of
     the chapter's loop over the minibatches (``train_epoch``; none for Keras ``fit``), in ms per step of the timed custom run, and (MindSpore) its operators' times."""
-    steps = math.ceil(60000 / params["batch_size"])
+    steps = math.ceil(params["examples"] / params["batch_size"])
     parts = [f"# Where the training time goes\n\nOne more run of the custom network per framework, "
              f"batch size {params['batch_size']}: a warm-up epoch, then {params['profile_epochs']} "
              f"epoch(s) profiled. py-spy samples the kernel's Python threads 200 times a second, waiting "
@@ -428,27 +434,31 @@ def results_report(results: dict[str, dict[str, dict]], params: dict, when: str,
 
 def run(chapter: Chapter, frameworks=NAMES, epochs: int = 4, naive_epochs: int = 3,
         batch_size: int = 256, out: Path = OUT, log=print, repeats: int = 3, profile: bool = False,
-        profile_epochs: int = 2, report: Path | None = None) -> Path:
+        profile_epochs: int = 2, report: Path | None = None, examples: int = TRAIN_EXAMPLES) -> Path:
     """Run the benchmark and write ``out/results-<batch size>.md`` (and the raw ``.json``); with
     ``profile``, also ``out/profile-<batch size>.md`` and the raw profiles under ``out/profile/``;
-    with ``report`` (``build.py bench`` gives :data:`RESULTS`), at the chapter's batch size, also
-    the committed report there (:func:`results_report`).
+    with ``report`` (``build.py bench`` gives :data:`RESULTS`), at the chapter's batch size and on
+    the whole training set, also the committed report there (:func:`results_report`). An epoch
+    trains on ``examples`` images (the first of the fixed order: :func:`make_inputs`); the test
+    accuracy is always on all 10,000 test images.
 
     Raises:
-        BuildError: a count below 1 (epochs: below 2), a benchmark notebook failed, or ``profile`` without py-spy
-            installed.
+        BuildError: a count below 1 (epochs: below 2; examples: also above :data:`TRAIN_EXAMPLES`),
+            a benchmark notebook failed, or ``profile`` without py-spy installed.
     """
     for name, value in (("epochs", epochs), ("naive epochs", naive_epochs), ("repeats", repeats),
-                        ("profile epochs", profile_epochs), ("batch size", batch_size)):
+                        ("profile epochs", profile_epochs), ("batch size", batch_size), ("examples", examples)):
         if value < 1:
             raise BuildError(f"bench: {name} must be at least 1, not {value}")
+    if examples > TRAIN_EXAMPLES:
+        raise BuildError(f"bench: examples must be at most {TRAIN_EXAMPLES} (MNIST's training images), not {examples}")
     if epochs < 2:  # with one epoch, s/epoch and every ratio would time the warm-up (compilation)
         raise BuildError(f"bench: epochs must be at least 2, not {epochs}: the first epoch of each run is "
                          f"a warm-up, left out of s/epoch")
     out = Path(out).resolve()  # the kernels run in a temporary folder: they get absolute paths
     inputs = out / "inputs.npz"
-    make_inputs(inputs)
-    params = {"inputs": str(inputs), "epochs": epochs, "naive_epochs": naive_epochs,
+    make_inputs(inputs, examples=examples)
+    params = {"inputs": str(inputs), "epochs": epochs, "naive_epochs": naive_epochs, "examples": examples,
               "batch_size": batch_size, "lr": 0.1, "momentum": 0.9, "repeats": repeats}
     if profile:
         params.update(py_spy=find_py_spy(), profile_epochs=profile_epochs)
@@ -481,10 +491,11 @@ def run(chapter: Chapter, frameworks=NAMES, epochs: int = 4, naive_epochs: int =
         log("bench: numpy ...")
         numpy_runs.append(run_numpy(params))
     raw["numpy"] = {"NumPy": {"runs": [run["seconds"] for run in numpy_runs], "history": numpy_runs[0]["history"]}}
-    results = {fw: {name: summarise(r) for name, r in variants.items()} for fw, variants in raw.items()}
+    results = {fw: {name: summarise(r, examples) for name, r in variants.items()} for fw, variants in raw.items()}
     atomic_write_text(out / f"results-{batch_size}.json", json.dumps(raw, indent=1) + "\n")
     header = (f"# Training benchmark\n\nThe chapter's MNIST training code (`train`, or Keras `fit`, in "
-              f"`{chapter.path.relative_to(ROOT)}`), batch size {params['batch_size']}, the same Glorot "
+              f"`{chapter.path.relative_to(ROOT)}`), batch size {params['batch_size']}, "
+              f"{examples:,} of MNIST's {TRAIN_EXAMPLES:,} training images per epoch, the same Glorot "
               f"initial weights and batch order in every run; s/epoch is the median of the epochs after "
               f"each run's first (warm-up). Custom and built-in run {repeats} times, alternately, "
               f"and custom / built-in is the median of the pairs' ratios; the naive path runs once; NumPy "
@@ -494,7 +505,10 @@ def run(chapter: Chapter, frameworks=NAMES, epochs: int = 4, naive_epochs: int =
               f"benchmark on {platform.machine()} with {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}.\n\n")
     atomic_write_text(out / f"results-{batch_size}.md", header + table(results) + "\n" + ratio_notes(results, notes))
     log(header + table(results) + "\n" + ratio_notes(results, notes))
-    if report is not None and batch_size == CHAPTER_BATCH_SIZE:
+    if report is not None and examples < TRAIN_EXAMPLES:
+        log(f"bench: {display_path(report)} is written only by a run on all {TRAIN_EXAMPLES} training images; "
+            f"it stays as it is")
+    elif report is not None and batch_size == CHAPTER_BATCH_SIZE:
         atomic_write_text(report, results_report(results, params, time.strftime("%Y-%m-%d %H:%M %Z"), machine(),
                                                  versions(frameworks), (load_before, os.getloadavg()[0])))
         log(f"bench: the report for the repository is {display_path(report)}")

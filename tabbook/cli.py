@@ -284,6 +284,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--epochs", type=int, default=4, help="epochs per run, at least 2: the first is a warm-up (default: 4)")
     sub.add_argument("--naive-epochs", type=int, default=3, help="epochs of the slow naive runs (default: 3)")
     sub.add_argument("--batch-size", type=int, default=256, help="batch size (default: the chapter's, 256)")
+    sub.add_argument("--examples", type=int, default=60000, metavar="N",
+                     help="training images per epoch, the first N of the benchmark's fixed order (default: all "
+                          "60000; the committed report is written only from all)")
     sub.add_argument("--repeats", type=int, default=3, metavar="N",
                      help="runs of the custom and the built-in layer, alternately (default: 3)")
     sub.add_argument("--profile", action="store_true",
@@ -705,7 +708,7 @@ def cmd_bench(args) -> int:
              f"it stays as it is")
     bench.run(chapter, frameworks, args.epochs, args.naive_epochs, args.batch_size, log=_log,
               repeats=args.repeats, profile=args.profile, profile_epochs=args.profile_epochs,
-              report=bench.RESULTS if every else None)
+              report=bench.RESULTS if every else None, examples=args.examples)
     return 0
 
 
