@@ -432,6 +432,25 @@ def results_report(results: dict[str, dict[str, dict]], params: dict, when: str,
     return "\n".join(lines) + "\n"
 
 
+def check_counts(epochs: int = 4, naive_epochs: int = 3, repeats: int = 3, profile_epochs: int = 2,
+                 batch_size: int = 256, examples: int = TRAIN_EXAMPLES) -> None:
+    """Refuse counts the benchmark cannot run with (:func:`run` calls this first; ``build.py
+    bench`` before it checks the environments).
+
+    Raises:
+        BuildError: a count below 1 (epochs: below 2; examples: also above :data:`TRAIN_EXAMPLES`).
+    """
+    for name, value in (("epochs", epochs), ("naive epochs", naive_epochs), ("repeats", repeats),
+                        ("profile epochs", profile_epochs), ("batch size", batch_size), ("examples", examples)):
+        if value < 1:
+            raise BuildError(f"bench: {name} must be at least 1, not {value}")
+    if examples > TRAIN_EXAMPLES:
+        raise BuildError(f"bench: examples must be at most {TRAIN_EXAMPLES} (MNIST's training images), not {examples}")
+    if epochs < 2:  # with one epoch, s/epoch and every ratio would time the warm-up (compilation)
+        raise BuildError(f"bench: epochs must be at least 2, not {epochs}: the first epoch of each run is "
+                         f"a warm-up, left out of s/epoch")
+
+
 def run(chapter: Chapter, frameworks=NAMES, epochs: int = 4, naive_epochs: int = 3,
         batch_size: int = 256, out: Path = OUT, log=print, repeats: int = 3, profile: bool = False,
         profile_epochs: int = 2, report: Path | None = None, examples: int = TRAIN_EXAMPLES) -> Path:
@@ -446,15 +465,7 @@ def run(chapter: Chapter, frameworks=NAMES, epochs: int = 4, naive_epochs: int =
         BuildError: a count below 1 (epochs: below 2; examples: also above :data:`TRAIN_EXAMPLES`),
             a benchmark notebook failed, or ``profile`` without py-spy installed.
     """
-    for name, value in (("epochs", epochs), ("naive epochs", naive_epochs), ("repeats", repeats),
-                        ("profile epochs", profile_epochs), ("batch size", batch_size), ("examples", examples)):
-        if value < 1:
-            raise BuildError(f"bench: {name} must be at least 1, not {value}")
-    if examples > TRAIN_EXAMPLES:
-        raise BuildError(f"bench: examples must be at most {TRAIN_EXAMPLES} (MNIST's training images), not {examples}")
-    if epochs < 2:  # with one epoch, s/epoch and every ratio would time the warm-up (compilation)
-        raise BuildError(f"bench: epochs must be at least 2, not {epochs}: the first epoch of each run is "
-                         f"a warm-up, left out of s/epoch")
+    check_counts(epochs, naive_epochs, repeats, profile_epochs, batch_size, examples)
     out = Path(out).resolve()  # the kernels run in a temporary folder: they get absolute paths
     inputs = out / "inputs.npz"
     make_inputs(inputs, examples=examples)

@@ -697,6 +697,8 @@ def run_pytest(arguments: list[str]) -> int:
 def cmd_bench(args) -> int:
     from . import bench
 
+    bench.check_counts(args.epochs, args.naive_epochs, args.repeats, args.profile_epochs, args.batch_size,
+                       args.examples)  # at once, not after the environments
     cmd_env(argparse.Namespace(names=args.frameworks or [], force=False, device=None))
     chapter = read_chapter(bench.CHAPTER)
     frameworks = args.frameworks or NAMES

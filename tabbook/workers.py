@@ -16,8 +16,10 @@ import os
 WORKER_MEMORY = 4 * 2**30
 
 #: pytest options after which the run's own choice of workers stands (or no worker can serve:
-#: a debugger needs the terminal, a collection runs nothing).
-OWN_CHOICE = ("-n", "--numprocesses", "--dist", "-d", "--pdb", "--trace", "--co", "--collect-only")
+#: a debugger needs the terminal, output not captured, ``-s``, would be lost in a worker, a
+#: collection runs nothing).
+OWN_CHOICE = ("-n", "--numprocesses", "--dist", "-d", "--pdb", "--trace", "-s", "--capture",
+              "--co", "--collect-only", "--collectonly")
 
 
 def cpus() -> int:

@@ -125,3 +125,16 @@ def test_the_commands_a_test_runs_in_process_hold_a_lock_of_their_own_not_the_ch
 
     assert not cli.WRITER_LOCK.is_relative_to(ROOT) and not cli.CONVERTED.is_relative_to(ROOT)
     assert cli.WRITER_LOCK.parent == cli.CONVERTED.parent
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--examples", "0", "bench: examples must be at least 1, not 0"),
+    ("--examples", "60001", "bench: examples must be at most 60000 (MNIST's training images), not 60001"),
+    ("--epochs", "1", "bench: epochs must be at least 2, not 1")])
+def test_a_bad_bench_count_is_refused_before_the_environments_are_checked(monkeypatch, capsys, option, value, message):
+    from tabbook import cli
+
+    monkeypatch.setattr(cli, "cmd_env", lambda args: pytest.fail("the environments were checked first"))
+    assert cli.main(["bench", option, value]) == 1
+    assert capsys.readouterr().err == f"error: {message}" + (
+        ": the first epoch of each run is a warm-up, left out of s/epoch\n" if option == "--epochs" else "\n")

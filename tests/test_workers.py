@@ -29,5 +29,6 @@ def test_the_options_send_whole_files_and_notebooks_to_each_worker():
 def test_a_command_line_that_chooses_its_workers_or_needs_the_terminal_keeps_its_choice():
     for chosen in (["-n", "4"], ["-n4"], ["--numprocesses=4"], ["--numprocesses", "0"], ["--dist", "load"],
                    ["--dist=worksteal"], ["-p", "no:xdist"], ["-pno:xdist"], ["--pdb"], ["--trace"],
-                   ["--co"], ["--collect-only"], ["-q", "--pdb", "tests"]):
+                   ["--co"], ["--collect-only"], ["--collectonly"], ["-q", "--pdb", "tests"], ["-s"],
+                   ["--capture=no"], ["--capture", "no"], ["-sx"]):
         assert workers.options(chosen, 2) == [], chosen
