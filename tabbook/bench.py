@@ -432,8 +432,8 @@ def results_report(results: dict[str, dict[str, dict]], params: dict, when: str,
     return "\n".join(lines) + "\n"
 
 
-def check_counts(epochs: int = 4, naive_epochs: int = 3, repeats: int = 3, profile_epochs: int = 2,
-                 batch_size: int = 256, examples: int = TRAIN_EXAMPLES) -> None:
+def check_counts(epochs: int, naive_epochs: int, repeats: int, profile_epochs: int, batch_size: int,
+                 examples: int) -> None:
     """Refuse counts the benchmark cannot run with (:func:`run` calls this first; ``build.py
     bench`` before it checks the environments).
 

@@ -544,10 +544,7 @@ def cmd_test(args) -> int:
 
     cmd_env(argparse.Namespace(names=[], force=False, device=None))
     chromium.ensure(log=_log)  # the browser tests and the PDF test drive it
-    command = [sys.executable, "-m", "pytest", *workers.options(args.pytest_args, workers.count()),
-               *args.pytest_args]
-    _log(" ".join(command))
-    return subprocess.call(command, cwd=ROOT, env=os.environ.copy())
+    return run_pytest([*workers.options(args.pytest_args, workers.count()), *args.pytest_args])
 
 
 def cmd_affected(args) -> int:
@@ -634,7 +631,8 @@ def cmd_affected(args) -> int:
             from . import chromium
 
             chromium.ensure(log=_log)  # the browser tests drive it
-        status = run_pytest(pytest_arguments(list(plan.tests), checked, args.kernels))
+        arguments = pytest_arguments(list(plan.tests), checked, args.kernels)
+        status = run_pytest(arguments) if arguments else 0
     for problem in problems:
         print(problem, file=sys.stderr)
     _log(f"affected: done in {time.perf_counter() - start:.0f} s: "
@@ -670,8 +668,6 @@ def start_pytest(arguments: list[str]):
 
 def finish_pytest(run) -> int:
     """Wait for the run :func:`start_pytest` started, print its output, whole; return its exit code."""
-    if run is None:
-        return 0
     log, process = run
     try:
         code = process.wait()
@@ -685,10 +681,7 @@ def finish_pytest(run) -> int:
 
 
 def run_pytest(arguments: list[str]) -> int:
-    """Run ``pytest ARGUMENTS``, its output straight through; return its exit code (0 when there
-    is nothing to run)."""
-    if not arguments:
-        return 0
+    """Run ``pytest ARGUMENTS`` in the checkout, its output straight through; return its exit code."""
     command = [sys.executable, "-m", "pytest", *arguments]
     _log(" ".join(command))
     return subprocess.call(command, cwd=ROOT, env=os.environ.copy())
